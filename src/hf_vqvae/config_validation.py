@@ -1,0 +1,38 @@
+"""Checks shared by the hf_vqvae configs. Each raises `ValueError` naming the field, the allowed values and the value
+it got, so that a bad config fails at construction instead of deep inside a forward pass."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def check_positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
+
+
+def check_range(name: str, value: Any, low: float, high: float, *, high_inclusive: bool = True) -> None:
+    upper_ok = value <= high if high_inclusive else value < high
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (value >= low and upper_ok):
+        bracket = "]" if high_inclusive else ")"
+        raise ValueError(f"`{name}` must be in [{low}, {high}{bracket}, got {value!r}")
+
+
+def check_power_of_two(name: str, value: Any, *, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or value & (value - 1):
+        raise ValueError(f"`{name}` must be a power of two >= {minimum}, got {value!r}")
+
+
+def check_quantizer_fields(config: Any) -> None:
+    """The `VectorQuantizer` fields every model config carries (see `quantizer.QUANTIZER_CONFIG_KEYS`)."""
+    check_positive_int("num_embeddings", config.num_embeddings)
+    check_positive_int("embedding_dim", config.embedding_dim)
+    check_range("commitment_cost", config.commitment_cost, 0.0, float("inf"))
+    check_range("decay", config.decay, 0.0, 1.0, high_inclusive=False)
+    check_range("epsilon", config.epsilon, 0.0, float("inf"))
+    if config.epsilon == 0:
+        raise ValueError("`epsilon` must be > 0 (it keeps unused EMA codes from dividing by zero), got 0")
+    if config.kmeans_init:
+        check_positive_int("kmeans_iters", config.kmeans_iters)
+    check_range("dead_code_threshold", config.dead_code_threshold, 0.0, float("inf"))
+    check_positive_int("usage_window", config.usage_window)

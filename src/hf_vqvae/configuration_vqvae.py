@@ -1,0 +1,82 @@
+"""Configuration of the VQ-VAE (van den Oord et al. 2017)."""
+
+from __future__ import annotations
+
+from transformers import PreTrainedConfig
+
+from .config_validation import check_positive_int, check_power_of_two, check_quantizer_fields
+
+
+class VQVAEConfig(PreTrainedConfig):
+    r"""
+    Configuration of a [`VQVAEModel`]. Defaults follow the paper's ImageNet model: 128x128 RGB inputs, 4x
+    downsampling to a 32x32 map of K = 512 codes, 256 hidden channels, two residual blocks, EMA codebook.
+
+    Args:
+        in_channels (`int`, defaults to 3): image channels (1 for greyscale, 3 for RGB).
+        image_size (`int`, defaults to 128): side of the square images the model is trained on; the image processor
+            resizes to it. Any input whose sides are multiples of `downsample_factor` works in `forward`.
+        hidden_channels (`int`, defaults to 256): width of the encoder and decoder.
+        residual_channels (`int`, defaults to 256): width inside each residual block (its 3x3 conv).
+        num_residual_blocks (`int`, defaults to 2): residual blocks in the encoder and in the decoder.
+        downsample_factor (`int`, defaults to 4): side of the image divided by side of the code map; a power of two.
+        num_embeddings (`int`, defaults to 512): codebook size K.
+        embedding_dim (`int`, defaults to 64): code vector size D.
+        commitment_cost (`float`, defaults to 0.25): beta of the commitment loss.
+        decay (`float`, defaults to 0.99): EMA decay of the codebook; 0 trains the codebook with the codebook loss.
+        epsilon (`float`, defaults to 1e-5): Laplace smoothing of the EMA counts.
+        kmeans_init (`bool`, defaults to `False`): k-means initialisation of the codebook on the first batch.
+        kmeans_iters (`int`, defaults to 10): Lloyd iterations of that k-means.
+        dead_code_threshold (`float`, defaults to 0.0): restart codes whose smoothed count per step falls below
+            this; 0 disables restarts.
+        usage_window (`int`, defaults to 100): training steps over which codebook usage is reported.
+
+    Example:
+
+    ```python
+    >>> from hf_vqvae import VQVAEConfig, VQVAEModel
+    >>> config = VQVAEConfig(in_channels=1, image_size=28, downsample_factor=4, hidden_channels=64)
+    >>> model = VQVAEModel(config)
+    ```
+    """
+
+    model_type = "vqvae"
+
+    in_channels: int = 3
+    image_size: int = 128
+    hidden_channels: int = 256
+    residual_channels: int = 256
+    num_residual_blocks: int = 2
+    downsample_factor: int = 4
+    num_embeddings: int = 512
+    embedding_dim: int = 64
+    commitment_cost: float = 0.25
+    decay: float = 0.99
+    epsilon: float = 1e-5
+    kmeans_init: bool = False
+    kmeans_iters: int = 10
+    dead_code_threshold: float = 0.0
+    usage_window: int = 100
+
+    def __post_init__(self, **kwargs):
+        check_positive_int("in_channels", self.in_channels)
+        check_positive_int("image_size", self.image_size)
+        check_positive_int("hidden_channels", self.hidden_channels)
+        check_positive_int("residual_channels", self.residual_channels)
+        if not isinstance(self.num_residual_blocks, int) or self.num_residual_blocks < 0:
+            raise ValueError(f"`num_residual_blocks` must be an integer >= 0, got {self.num_residual_blocks!r}")
+        check_power_of_two("downsample_factor", self.downsample_factor, minimum=2)
+        if self.image_size % self.downsample_factor:
+            raise ValueError(
+                f"`image_size` ({self.image_size}) must be divisible by `downsample_factor` ({self.downsample_factor})"
+            )
+        check_quantizer_fields(self)
+        super().__post_init__(**kwargs)
+
+    @property
+    def latent_size(self) -> int:
+        """Side of the code map for `image_size` inputs."""
+        return self.image_size // self.downsample_factor
+
+
+__all__ = ["VQVAEConfig"]

@@ -1,0 +1,70 @@
+"""Shared test helpers: the offline Hub-cache layout, a Python process where hf_vqvae cannot be imported, and
+bitwise state comparison."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+# No test may reach the network: the Hub is unreachable here and offline loads otherwise retry for minutes.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+FAKE_COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def place_in_hub_cache(folder: Path, repo_id: str, hf_home: Path) -> Path:
+    """Copies a `save_pretrained` folder into `hf_home` in the Hub cache layout
+    (`hub/models--org--name/refs/main` holding a commit id, files under `snapshots/<id>/`), as a download would
+    leave it. `from_pretrained(repo_id)` then resolves it with `HF_HUB_OFFLINE=1`."""
+    repo_dir = hf_home / "hub" / ("models--" + repo_id.replace("/", "--"))
+    (repo_dir / "refs").mkdir(parents=True, exist_ok=True)
+    (repo_dir / "refs" / "main").write_text(FAKE_COMMIT)
+    snapshot = repo_dir / "snapshots" / FAKE_COMMIT
+    shutil.copytree(folder, snapshot, dirs_exist_ok=True)
+    return snapshot
+
+
+@pytest.fixture
+def hf_home(tmp_path, monkeypatch) -> Path:
+    """An empty, private HF_HOME for this test (the cache the transformers loaders read)."""
+    home = tmp_path / "hf_home"
+    home.mkdir()
+    monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_CACHE", str(home / "hub"))
+    monkeypatch.setenv("HF_MODULES_CACHE", str(home / "modules"))
+    return home
+
+
+def run_without_hf_vqvae(code: str, env: dict[str, str] | None = None, timeout: int = 600) -> dict:
+    """Runs `code` in a fresh Python process in which `import hf_vqvae` raises ImportError, as on a machine where
+    only transformers is installed. The code must print one JSON object on its last stdout line; it is returned."""
+    prelude = "import sys\nsys.modules['hf_vqvae'] = None  # any import of hf_vqvae now raises ImportError\n"
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+    result = subprocess.run(
+        [sys.executable, "-c", prelude + textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"subprocess failed:\nSTDOUT:\n{result.stdout}\nSTDERR:\n{result.stderr}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def assert_state_dicts_bitwise_equal(expected: dict[str, torch.Tensor], actual: dict[str, torch.Tensor]) -> None:
+    assert set(expected) == set(actual), f"keys differ: {set(expected) ^ set(actual)}"
+    for key, tensor in expected.items():
+        other = actual[key]
+        assert tensor.dtype == other.dtype and tensor.shape == other.shape, key
+        assert torch.equal(tensor.cpu(), other.cpu()), f"{key} differs after the round trip"
