@@ -15,14 +15,16 @@ from .quantizer import VectorQuantizer, VectorQuantizerOutput
 __version__ = "0.1.0"
 
 
-def _register(config_class, model_class) -> None:
+def _register(config_class, model_class, *, takes_images: bool = True) -> None:
     AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
     AutoModel.register(config_class, model_class, exist_ok=True)
-    AutoImageProcessor.register(config_class, image_processor_classes={"pil": VQVAEImageProcessor}, exist_ok=True)
+    if takes_images:
+        AutoImageProcessor.register(config_class, image_processor_classes={"pil": VQVAEImageProcessor}, exist_ok=True)
     config_class.register_for_auto_class()
     model_class.register_for_auto_class("AutoModel")
 
 
+# One line per model. Keep this list in sync with __all__.
 _register(VQVAEConfig, VQVAEModel)
 VQVAEImageProcessor.register_for_auto_class("AutoImageProcessor")
 
