@@ -36,12 +36,21 @@ def place_in_hub_cache(folder: Path, repo_id: str, hf_home: Path) -> Path:
 
 @pytest.fixture
 def hf_home(tmp_path, monkeypatch) -> Path:
-    """An empty, private HF_HOME for this test (the cache the transformers loaders read)."""
+    """An empty, private HF_HOME for this test: the cache the transformers loaders read, in this process (whose
+    huggingface_hub read its paths at import, hence the patched constants) and in subprocesses (the variables)."""
+    import huggingface_hub.constants
+    import transformers.dynamic_module_utils
+    import transformers.utils.hub
+
     home = tmp_path / "hf_home"
     home.mkdir()
-    monkeypatch.setenv("HF_HOME", str(home))
-    monkeypatch.setenv("HF_HUB_CACHE", str(home / "hub"))
-    monkeypatch.setenv("HF_MODULES_CACHE", str(home / "modules"))
+    paths = {"HF_HOME": home, "HF_HUB_CACHE": home / "hub", "HF_MODULES_CACHE": home / "modules"}
+    for name, path in paths.items():
+        monkeypatch.setenv(name, str(path))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HOME", str(home))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(home / "hub"))
+    monkeypatch.setattr(transformers.utils.hub, "HF_MODULES_CACHE", str(home / "modules"))
+    monkeypatch.setattr(transformers.dynamic_module_utils, "HF_MODULES_CACHE", str(home / "modules"))
     return home
 
 

@@ -60,7 +60,7 @@ def to_pil(image) -> Image.Image:
 
 def _convert_mode(image: Image.Image, num_channels: int) -> Image.Image:
     """To "L" (num_channels=1) or "RGB" (3). Palette images expand their palette; transparency is composited on
-    white, which is how an image viewer shows it, rather than dropped to whatever colour the transparent pixels hold."""
+    white, as an image viewer shows it, rather than dropped to whatever colour the transparent pixels hold."""
     if image.mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
     if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):

@@ -140,9 +140,7 @@ class VQVAEModel(VQVAEPreTrainedModel):
     def encode(self, pixel_values: torch.FloatTensor) -> torch.LongTensor:
         """Code map `(B, H / f, W / f)` of images `(B, in_channels, H, W)` in [-1, 1]. Never updates the codebook."""
         check_pixel_values(pixel_values, self.config.in_channels, self.config.downsample_factor)
-        z = self.pre_quantization(self.encoder(pixel_values)).float()
-        flat = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
-        return self.quantizer.nearest_codes(flat).view(z.shape[0], z.shape[2], z.shape[3])
+        return self.quantizer.encode(self.pre_quantization(self.encoder(pixel_values)))
 
     @torch.no_grad()
     def decode(self, codes: torch.LongTensor) -> torch.FloatTensor:
