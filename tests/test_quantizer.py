@@ -160,8 +160,10 @@ def test_autocast_keeps_quantizer_in_fp32():
     quantizer = make_quantizer(torch.randn(8, 4).tolist())
     z = torch.randn(2, 4, 3, 3).bfloat16()
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        out = quantizer(z)
-    assert out.quantized.dtype == torch.float32 and out.loss.dtype == torch.float32
+        out = quantizer.eval()(z)
+    # Distances and losses in fp32 (the codes are those of the upcast z); the output in the caller's dtype.
+    assert out.loss.dtype == torch.float32 and out.quantized.dtype == torch.bfloat16
+    assert torch.equal(out.codes, quantizer.encode(z.float()))
 
 
 @pytest.mark.parametrize(
@@ -188,3 +190,13 @@ def test_embed_rejects_out_of_range_codes():
     quantizer = VectorQuantizer(16, 8)
     with pytest.raises(ValueError, match=r"\[0, 16\)"):
         quantizer.embed(torch.tensor([[[16]]]))
+
+
+def test_non_finite_input_leaves_the_codebook_state_untouched():
+    quantizer = make_quantizer([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dead_code_threshold=0.5)
+    before = {k: v.clone() for k, v in quantizer.state_dict().items()}
+    z = as_feature_map([[0.1, 0.0], [float("nan"), 0.1], [1.1, -0.1], [0.2, float("inf")]], 2, 2)
+    out = quantizer.train()(z)
+    assert not torch.isfinite(out.commitment_loss)
+    for key, value in quantizer.state_dict().items():
+        assert torch.equal(value, before[key]), key

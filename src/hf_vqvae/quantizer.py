@@ -392,6 +392,10 @@ class VectorQuantizer(nn.Module):
         # One all-reduce carries the counts and the sums of every code.
         stats = _all_reduce_sum(stats.clone())
         sums, counts = stats[:, :-1], stats[:, -1]
+        if not bool(torch.isfinite(sums).all()):
+            # A diverging step (non-finite encoder output on any rank) must not poison the codebook: its
+            # statistics are dropped here, and the training loop skips the step.
+            return counts
         decay = self.decay if self.use_ema else _COUNT_DECAY_WITHOUT_EMA
         self.ema_count.mul_(decay).add_(counts, alpha=1 - decay)
         if self.use_ema:

@@ -1,0 +1,158 @@
+"""Encodes an image dataset with a trained VQ-VAE or VQ-VAE-2 into a `datasets` dataset of code maps, the training
+data of the priors. Runs under Accelerate: each process encodes its own part of the stream and writes its own
+parquet shards.
+
+    accelerate launch scripts/extract_codes.py --model_name_or_path outputs/vqvae \\
+        --dataset outputs/data/fashion-mnist --output_dir outputs/codes
+
+Output: `data/{split}-*.parquet` with columns `id`, the codes (`codes` for a VQ-VAE; `codes_0` (top), `codes_1`, ...
+for a VQ-VAE-2) and the labels when the dataset has them, plus `codes_info.json` describing the levels and the model.
+`--model_name_or_path` and `--dataset` take Hub ids as well as local folders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import gather_object
+from datasets import Array2D, ClassLabel, Dataset, Features, Value
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import AutoModel
+
+from hf_vqvae import VQVAEImageProcessor
+from hf_vqvae.data import ImageCollator, SkipLog, load_stream, write_parquet_shards
+from hf_vqvae.training import CODES_INFO
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model_name_or_path", required=True, help="a trained VQ-VAE / VQ-VAE-2 (folder or Hub id)")
+    parser.add_argument("--dataset", required=True, help="image dataset: Hub id or local folder")
+    parser.add_argument("--output_dir", type=Path, required=True)
+    parser.add_argument("--splits", nargs="+", default=["train", "test"])
+    parser.add_argument("--image_column", default="image")
+    parser.add_argument("--label_column", default="label", help="carried into the code dataset if present")
+    parser.add_argument("--batch_size", type=int, default=256)
+    parser.add_argument("--num_workers", type=int, default=2)
+    parser.add_argument("--shards_per_process", type=int, default=4)
+    parser.add_argument("--max_skipped_fraction", type=float, default=0.01)
+    return parser.parse_args()
+
+
+@torch.no_grad()
+def encode_split(args, split: str, model, processor, accelerator: Accelerator) -> tuple[dict[str, list], SkipLog, Any]:
+    """This process's part of `split`: the code columns (plus `id`, `label`), its skip log, the label feature."""
+    stream = load_stream(
+        args.dataset,
+        split,
+        rank=accelerator.process_index,
+        world_size=accelerator.num_processes,
+        image_column=args.image_column,
+    )
+    has_labels = args.label_column in (stream.features or {})
+    collate = ImageCollator(processor, args.image_column, args.label_column if has_labels else None)
+    workers = min(args.num_workers, stream.num_shards)
+    loader = DataLoader(stream, batch_size=args.batch_size, collate_fn=collate, num_workers=workers)
+    columns: dict[str, list] = {}
+    skips = SkipLog()
+    progress = tqdm(desc=f"encode {split}", unit="img", disable=not accelerator.is_local_main_process)
+    for batch in loader:
+        skips.update(batch)
+        skips.check(args.max_skipped_fraction)
+        if len(batch["pixel_values"]) == 0:
+            continue
+        codes = model.encode(batch["pixel_values"].to(accelerator.device))
+        levels = codes if isinstance(codes, (tuple, list)) else (codes,)
+        names = ["codes"] if len(levels) == 1 else [f"codes_{i}" for i in range(len(levels))]
+        for name, level in zip(names, levels):
+            columns.setdefault(name, []).extend(level.to(torch.int32).cpu().numpy())
+        if batch["ids"] is not None:
+            columns.setdefault("id", []).extend(batch["ids"].tolist())
+        if batch["labels"] is not None:
+            columns.setdefault("label", []).extend(batch["labels"].tolist())
+        progress.update(len(batch["pixel_values"]))
+    progress.close()
+    return columns, skips, (stream.features or {}).get(args.label_column) if has_labels else None
+
+
+def main() -> None:
+    args = parse_args()
+    accelerator = Accelerator()
+    model = AutoModel.from_pretrained(args.model_name_or_path).to(accelerator.device).eval()
+    try:
+        processor = VQVAEImageProcessor.from_pretrained(args.model_name_or_path)
+    except OSError:
+        processor = VQVAEImageProcessor.for_model_size(model.config.image_size, model.config.in_channels)
+
+    size, factors = model.config.image_size, getattr(model.config, "downsample_factors", None)
+    factors = list(factors) if factors else [model.config.downsample_factor]
+    num_codes = model.config.num_embeddings
+    num_codes = list(num_codes) if isinstance(num_codes, (list, tuple)) else [num_codes] * len(factors)
+    names = ["codes"] if len(factors) == 1 else [f"codes_{i}" for i in range(len(factors))]
+    levels = [
+        {"column": name, "height": size // f, "width": size // f, "num_embeddings": k}
+        for name, f, k in zip(names, factors, num_codes)
+    ]
+    info = {
+        "vq_model": str(Path(args.model_name_or_path).resolve())
+        if Path(args.model_name_or_path).exists()
+        else args.model_name_or_path,
+        "vq_model_type": model.config.model_type,
+        "levels": levels,
+        "image_shape": [model.config.in_channels, size, size],
+        "source_dataset": args.dataset,
+        "label_column": None,
+        "num_classes": None,
+        "splits": {},
+    }
+    for split in args.splits:
+        columns, skips, label_feature = encode_split(args, split, model, processor, accelerator)
+        feature_types = {"id": Value("int64")} if "id" in columns else {}
+        for level in levels:
+            feature_types[level["column"]] = Array2D(shape=(level["height"], level["width"]), dtype="int32")
+        if "label" in columns:
+            feature_types["label"] = label_feature if isinstance(label_feature, ClassLabel) else Value("int64")
+            info["label_column"] = "label"
+            labels_seen = gather_object(columns["label"])
+            info["num_classes"] = (
+                label_feature.num_classes if isinstance(label_feature, ClassLabel) else int(max(labels_seen)) + 1
+            )
+        part = Dataset.from_dict(columns, features=Features(feature_types))
+        # Each process writes its own shards, numbered after the other processes'.
+        folder = args.output_dir / f".part{accelerator.process_index}"
+        paths = write_parquet_shards(part, folder, split, args.shards_per_process)
+        counts = gather_object([(accelerator.process_index, len(part), len(paths), skips.skipped)])
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            total_shards = sum(c[2] for c in counts)
+            offset = 0
+            (args.output_dir / "data").mkdir(parents=True, exist_ok=True)
+            for process_index, _, num_paths, _ in sorted(counts):
+                for i in range(num_paths):
+                    source = (
+                        args.output_dir
+                        / f".part{process_index}"
+                        / "data"
+                        / f"{split}-{i:05d}-of-{num_paths:05d}.parquet"
+                    )
+                    source.rename(args.output_dir / "data" / f"{split}-{offset:05d}-of-{total_shards:05d}.parquet")
+                    offset += 1
+            info["splits"][split] = {"examples": sum(c[1] for c in counts), "skipped": sum(c[3] for c in counts)}
+            print(f"{split}: {info['splits'][split]['examples']} code maps in {total_shards} shards")
+        accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        for process_index in range(accelerator.num_processes):
+            shutil.rmtree(args.output_dir / f".part{process_index}", ignore_errors=True)
+        (args.output_dir / CODES_INFO).write_text(json.dumps(info, indent=2) + "\n")
+        print(f"wrote {args.output_dir / CODES_INFO}")
+
+
+if __name__ == "__main__":
+    main()

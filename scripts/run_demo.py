@@ -1,0 +1,211 @@
+"""The main job, end to end on real data: prepare Fashion-MNIST, train a VQ-VAE, extract its codes, train a
+class-conditional PixelSNAIL prior on them, sample, and write a Hub-ready folder.
+
+    python scripts/run_demo.py                       # the embedded default below (about 10 minutes on 2 CPU cores)
+    python scripts/run_demo.py --config my.yaml      # override any part of it (same keys as DEFAULT_CONFIG)
+    python scripts/run_demo.py --quick               # a smoke run of every stage (about 2 minutes)
+
+Each stage runs the repo's own script through `accelerate launch`, as a user would, so the demo exercises exactly
+what the README documents. Stages whose outputs exist are reused (delete the folder to start over).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+SCRIPTS = Path(__file__).resolve().parent
+
+DEFAULT_CONFIG = {
+    "output_dir": "outputs/demo",
+    "num_processes": 1,
+    "data": {"source": "fashion-mnist", "train_size": None, "test_size": None, "num_shards": 8},
+    "vqvae": {
+        "model_config": {
+            "in_channels": 1,
+            "image_size": 28,
+            "downsample_factor": 4,
+            "hidden_channels": 64,
+            "residual_channels": 32,
+            "num_residual_blocks": 2,
+            "num_embeddings": 128,
+            "embedding_dim": 32,
+        },
+        "per_device_train_batch_size": 64,
+        "learning_rate": 1e-3,
+        "lr_warmup_steps": 100,
+        "max_train_steps": 1500,
+        "eval_steps": 500,
+        "checkpointing_steps": 500,
+        "logging_steps": 50,
+        "eval_samples": 2000,
+    },
+    "prior": {
+        "model_config": {
+            "hidden_channels": 64,
+            "num_stages": 2,
+            "num_residual_blocks": 2,
+            "num_attention_heads": 4,
+            "kernel_size": 3,
+            "dropout": 0.1,
+        },
+        "class_conditional": True,
+        "per_device_train_batch_size": 64,
+        "learning_rate": 1e-3,
+        "lr_warmup_steps": 100,
+        "max_train_steps": 2000,
+        "eval_steps": 1000,
+        "checkpointing_steps": 1000,
+        "logging_steps": 50,
+        "eval_samples": 2000,
+    },
+    "sample": {"num_samples": 64, "temperature": 1.0, "top_k": None, "seed": 0},
+}
+
+QUICK_OVERRIDES = {
+    "output_dir": "outputs/demo-quick",
+    "data": {"train_size": 3000, "test_size": 500, "num_shards": 4},
+    "vqvae": {"max_train_steps": 60, "eval_steps": 60, "checkpointing_steps": 30, "eval_samples": 256},
+    "prior": {"max_train_steps": 60, "eval_steps": 60, "checkpointing_steps": 30, "eval_samples": 256},
+    "sample": {"num_samples": 16},
+}
+
+
+def merge(base: dict, override: dict) -> dict:
+    result = copy.deepcopy(base)
+    for key, value in override.items():
+        result[key] = (
+            merge(result[key], value) if isinstance(value, dict) and isinstance(result.get(key), dict) else value
+        )
+    return result
+
+
+def run(stage: str, command: list[str]) -> float:
+    print(f"\n=== {stage}: {' '.join(command)}", flush=True)
+    start = time.perf_counter()
+    subprocess.run(command, check=True)
+    elapsed = time.perf_counter() - start
+    print(f"=== {stage} done in {elapsed:.0f} s", flush=True)
+    return elapsed
+
+
+def launch(num_processes: int, script: str, *arguments: str) -> list[str]:
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(num_processes)]
+    launcher += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    if num_processes > 1:
+        launcher.append("--multi_gpu")
+    return launcher + [str(SCRIPTS / script), *arguments]
+
+
+def write_train_config(path: Path, settings: dict, **fixed) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({**settings, **fixed}, sort_keys=False))
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", type=Path, help="YAML overriding parts of the embedded default")
+    parser.add_argument("--quick", action="store_true", help="a few steps of every stage on a data subset")
+    parser.add_argument("--output_dir", type=Path, help="overrides the config's output_dir")
+    args = parser.parse_args()
+
+    config = merge(DEFAULT_CONFIG, QUICK_OVERRIDES) if args.quick else copy.deepcopy(DEFAULT_CONFIG)
+    if args.config:
+        config = merge(config, yaml.safe_load(args.config.read_text()) or {})
+    out = Path(args.output_dir or config["output_dir"])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "demo_config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    processes = int(config["num_processes"])
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+
+    data_dir, vqvae_dir, codes_dir, prior_dir = out / "data", out / "vqvae", out / "codes", out / "prior"
+    if not (data_dir / "dataset_info.json").exists():
+        data = config["data"]
+        command = [sys.executable, str(SCRIPTS / "prepare_data.py"), "--source", data["source"]]
+        command += ["--output_dir", str(data_dir), "--num_shards", str(data["num_shards"])]
+        for key in ("train_size", "test_size"):
+            if data.get(key):
+                command += [f"--{key}", str(data[key])]
+        timings["prepare_data"] = run("1/5 prepare data", command)
+
+    if not (vqvae_dir / "model.safetensors").exists():
+        train_config = write_train_config(
+            out / "configs" / "vqvae.yaml",
+            config["vqvae"],
+            model="vqvae",
+            dataset=str(data_dir),
+            output_dir=str(vqvae_dir),
+        )
+        timings["train_vqvae"] = run("2/5 train the VQ-VAE", launch(processes, "train.py", str(train_config)))
+
+    if not (codes_dir / "codes_info.json").exists():
+        command = launch(processes, "extract_codes.py", "--model_name_or_path", str(vqvae_dir))
+        command += ["--dataset", str(data_dir), "--output_dir", str(codes_dir)]
+        timings["extract_codes"] = run("3/5 extract codes", command)
+
+    if not (prior_dir / "model.safetensors").exists():
+        train_config = write_train_config(
+            out / "configs" / "prior.yaml",
+            config["prior"],
+            model="pixelsnail",
+            dataset=str(codes_dir),
+            output_dir=str(prior_dir),
+        )
+        timings["train_prior"] = run("4/5 train the prior", launch(processes, "train.py", str(train_config)))
+
+    samples = out / "samples.png"
+    sample = config["sample"]
+    command = [sys.executable, str(SCRIPTS / "sample.py"), "--prior", str(prior_dir), "--vq_model", str(vqvae_dir)]
+    command += ["--num_samples", str(sample["num_samples"]), "--seed", str(sample["seed"]), "--output", str(samples)]
+    command += ["--temperature", str(sample["temperature"])] + (
+        ["--top_k", str(sample["top_k"])] if sample["top_k"] else []
+    )
+    timings["sample"] = run("5/5 sample", command)
+
+    hub_dir = out / "hub"
+    write_hub_folder(hub_dir, vqvae_dir, prior_dir, samples, config)
+    timings["total"] = time.perf_counter() - start
+    (out / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
+    print(f"\nHub-ready folder: {hub_dir}\nsamples: {samples}\ntimings (s): {json.dumps(timings)}")
+
+
+def _published_files(folder: Path) -> list[Path]:
+    """A trained model folder's files, less the run's bookkeeping."""
+    return [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(("train_args", "seen_ids"))]
+
+
+def write_hub_folder(hub_dir: Path, vqvae_dir: Path, prior_dir: Path, samples: Path, config: dict) -> None:
+    """The VQ-VAE at the root (weights, code, processor), the prior in `prior/`, pictures in `images/`, and the
+    measured metrics of both."""
+    shutil.rmtree(hub_dir, ignore_errors=True)
+    hub_dir.mkdir(parents=True)
+    for path in _published_files(vqvae_dir):
+        shutil.copy(path, hub_dir / path.name)
+    (hub_dir / "prior").mkdir()
+    for path in _published_files(prior_dir):
+        shutil.copy(path, hub_dir / "prior" / path.name)
+    (hub_dir / "images").mkdir()
+    shutil.copy(samples, hub_dir / "images" / "samples.png")
+    reconstructions = sorted((vqvae_dir / "images").glob("*.png"))
+    if reconstructions:
+        shutil.copy(reconstructions[-1], hub_dir / "images" / "reconstructions.png")
+    metrics = {
+        "vqvae": json.loads((vqvae_dir / "metrics.json").read_text()),
+        "prior": json.loads((prior_dir / "metrics.json").read_text()),
+    }
+    (hub_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    (hub_dir / "demo_config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+if __name__ == "__main__":
+    main()
