@@ -181,7 +181,7 @@ def main() -> None:
 
 def _published_files(folder: Path) -> list[Path]:
     """A trained model folder's files, less the run's bookkeeping."""
-    return [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(("train_args", "seen_ids"))]
+    return [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(("train_args", "batches_rank"))]
 
 
 def write_hub_folder(hub_dir: Path, vqvae_dir: Path, prior_dir: Path, samples: Path, config: dict) -> None:

@@ -71,7 +71,9 @@ class TrainArguments:
     report_to: str | None = field(default="tensorboard", metadata={"help": "an Accelerate tracker, or 'none'"})
     max_skipped_fraction: float = field(default=0.01, metadata={"help": "abort if more input examples are bad"})
     max_nonfinite_steps: int = field(default=10, metadata={"help": "abort after this many non-finite losses in a row"})
-    record_example_ids: bool = field(default=False, metadata={"help": "write the ids each rank trained on"})
+    record_batches: bool = field(
+        default=False, metadata={"help": "write each rank's per-step example ids and losses (data audits, tests)"}
+    )
 
     def __post_init__(self) -> None:
         if not self.dataset:
@@ -103,7 +105,8 @@ def parse_args(argv: list[str] | None = None) -> TrainArguments:
     return args
 
 
-def main(args: TrainArguments) -> dict[str, float]:
+def main(args: TrainArguments):
+    """Trains as `args` say; returns the trained (unwrapped) model, on every process."""
     output_dir = Path(args.output_dir)
     accelerator = Accelerator(
         gradient_accumulation_steps=args.gradient_accumulation_steps,
@@ -147,7 +150,7 @@ def main(args: TrainArguments) -> dict[str, float]:
         (output_dir / "train_args.json").write_text(json.dumps(vars(args), indent=2, default=str) + "\n")
     if args.report_to:
         accelerator.init_trackers("hf_vqvae", config={k: str(v) for k, v in vars(args).items()})
-    seen_ids: list[int] = []  # with --record_example_ids
+    recorded: list[dict] = []  # with --record_batches
 
     batches = endless_batches(train_loader, start_epoch=epoch, skip_batches=batches_in_epoch)
     progress = tqdm(total=args.max_train_steps, initial=global_step, disable=not accelerator.is_local_main_process)
@@ -160,8 +163,6 @@ def main(args: TrainArguments) -> dict[str, float]:
             epoch = batch_epoch
             skips.update(batch)
             skips.check(args.max_skipped_fraction)
-            if args.record_example_ids and batch.get("ids") is not None:
-                seen_ids.extend(batch["ids"].tolist())
             # Every rank must run the same forwards (the quantizer all-reduces inside): if any rank's batch held
             # only unusable images, all skip it.
             if _any_rank(accelerator, task.batch_size(batch) == 0):
@@ -190,6 +191,9 @@ def main(args: TrainArguments) -> dict[str, float]:
                 optimizer.zero_grad()
             running_loss += output.loss.item()
             running_count += 1
+            if args.record_batches:
+                ids = batch["ids"].tolist() if batch.get("ids") is not None else None
+                recorded.append({"step": global_step + 1, "ids": ids, "loss": output.loss.item()})
 
         global_step += 1
         progress.update(1)
@@ -209,9 +213,8 @@ def main(args: TrainArguments) -> dict[str, float]:
             rank_state = {"epoch": epoch, "batches_in_epoch": batches_in_epoch, "skips": skips.state_dict()}
             save_checkpoint(accelerator, output_dir, global_step, rank_state, keep=args.checkpoints_total_limit)
     progress.close()
-    if args.record_example_ids:
-        path = output_dir / f"seen_ids_rank{accelerator.process_index}.json"
-        path.write_text(json.dumps(seen_ids))
+    if args.record_batches:
+        (output_dir / f"batches_rank{accelerator.process_index}.json").write_text(json.dumps(recorded))
 
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
@@ -221,7 +224,7 @@ def main(args: TrainArguments) -> dict[str, float]:
         (output_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
         logger.info(f"saved the final {args.model} model and metrics.json to {output_dir}")
     accelerator.end_training()
-    return metrics
+    return accelerator.unwrap_model(model)
 
 
 def _any_rank(accelerator: Accelerator, flag: bool) -> bool:

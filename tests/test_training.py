@@ -1,0 +1,170 @@
+"""The training stack on real Fashion-MNIST: scripts/train.py single-process and on two CPU processes through
+`accelerate launch`, against a single-process reference computed here on the same global batches."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from accelerate.utils import set_seed
+from conftest import assert_state_dicts_bitwise_equal
+from datasets import load_dataset
+from safetensors.torch import load_file
+from transformers import AutoModel, get_cosine_schedule_with_warmup
+
+from hf_vqvae import VQVAEConfig, VQVAEImageProcessor, VQVAEModel
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL_CONFIG = {
+    "in_channels": 1,
+    "image_size": 28,
+    "hidden_channels": 16,
+    "residual_channels": 8,
+    "num_embeddings": 32,
+    "embedding_dim": 8,
+}
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses resolve the script's annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def fashion_mnist(tmp_path_factory) -> Path:
+    """512 + 128 real Fashion-MNIST images in 4 parquet shards per split, written by the real prepare script."""
+    folder = tmp_path_factory.mktemp("fashion-mnist")
+    subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "prepare_data.py"), "--source", "fashion-mnist", "--output_dir",
+         str(folder), "--train_size", "512", "--test_size", "128", "--num_shards", "4"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return folder
+
+
+def train_command(dataset: Path, output_dir: Path, **overrides) -> list[str]:
+    options = {
+        "model": "vqvae",
+        "dataset": str(dataset),
+        "output_dir": str(output_dir),
+        "model_config": json.dumps(MODEL_CONFIG),
+        "per_device_train_batch_size": 8,
+        "learning_rate": 3e-3,
+        "lr_warmup_steps": 0,
+        "max_train_steps": 3,
+        "eval_steps": 1000,
+        "checkpointing_steps": 1000,
+        "logging_steps": 1,
+        "eval_samples": 64,
+        "num_workers": 0,
+        "report_to": "none",
+        **overrides,
+    }
+    command = []
+    for key, value in options.items():
+        command += [f"--{key}", str(value)]
+    return command
+
+
+def test_arguments_from_a_yaml_file_with_command_line_overrides(tmp_path):
+    train = load_script("train")
+    config = tmp_path / "run.yaml"
+    config.write_text("dataset: some/dataset\nmax_train_steps: 7\nmodel_config:\n  image_size: 64\n")
+    args = train.parse_args([str(config), "--max_train_steps", "9"])
+    assert args.dataset == "some/dataset" and args.max_train_steps == 9 and args.model_config == {"image_size": 64}
+    config.write_text("dataset: x\nmax_trian_steps: 7\n")
+    with pytest.raises(ValueError, match="max_trian_steps"):
+        train.parse_args([str(config)])
+
+
+def test_single_process_training_learns_and_writes_everything(fashion_mnist, tmp_path):
+    output = tmp_path / "run"
+    command = [sys.executable, str(REPO / "scripts" / "train.py")]
+    command += train_command(
+        fashion_mnist, output, max_train_steps=60, eval_steps=30, checkpointing_steps=30, report_to="tensorboard"
+    )
+    subprocess.run(command, check=True, capture_output=True, text=True)
+
+    model = AutoModel.from_pretrained(output)
+    processor = VQVAEImageProcessor.from_pretrained(output)
+    assert isinstance(model, VQVAEModel) and processor.num_channels == 1
+    metrics = json.loads((output / "metrics.json").read_text())
+    # The untrained model's MSE on the same held-out images, for comparison.
+    set_seed(0)
+    untrained = VQVAEModel(VQVAEConfig(**MODEL_CONFIG)).eval()
+    test = load_dataset(str(fashion_mnist), split="test").select(range(64))
+    with torch.no_grad():
+        pixels = processor([row["image"] for row in test], return_tensors="pt").pixel_values
+        untrained_mse = torch.nn.functional.mse_loss(untrained(pixels).reconstruction, pixels).item()
+    assert metrics["eval/mse"] < 0.5 * untrained_mse, (metrics, untrained_mse)
+    assert metrics["train/steps"] == 60 and metrics["train/skipped_examples"] == 0
+    assert sorted(p.name for p in output.glob("checkpoint-*")) == ["checkpoint-30", "checkpoint-60"]
+    assert (output / "images" / "vqvae-step000060.png").exists()
+    assert list((output / "logs").rglob("events.out.tfevents.*")), "TensorBoard logs expected"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_match_a_single_process_on_the_same_global_batch(fashion_mnist, tmp_path):
+    output = tmp_path / "ddp"
+    steps = 3
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
+    launcher += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    launcher += ["--main_process_port", str(free_port())]
+    # No k-means init and no restarts: both seed from the first rank's batch alone, which a single process on the
+    # union would not reproduce. Everything else (EMA, gradients, clipping, Adam) must agree.
+    config = {**MODEL_CONFIG, "kmeans_init": False, "dead_code_threshold": 0.0}
+    command = launcher + [str(REPO / "tests" / "distributed_train_driver.py")]
+    command += train_command(fashion_mnist, output, max_train_steps=steps, model_config=json.dumps(config))
+    command += ["--record_batches", "true"]
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+
+    # Both ranks hold identical parameters and codebook state.
+    rank0, rank1 = load_file(output / "rank0.safetensors"), load_file(output / "rank1.safetensors")
+    assert_state_dicts_bitwise_equal(rank0, rank1)
+    assert int(rank0["quantizer.step"]) == steps
+
+    # The ranks saw disjoint examples.
+    batches = [json.loads((output / f"batches_rank{rank}.json").read_text()) for rank in (0, 1)]
+    seen = [{i for record in rank for i in record["ids"]} for rank in batches]
+    assert seen[0] and seen[1] and not seen[0] & seen[1]
+
+    # A single process on the union of each step's two batches gives the same losses and codebook.
+    train_split = load_dataset(str(fashion_mnist), split="train")
+    by_id = {row["id"]: row["image"] for row in train_split}
+    processor = VQVAEImageProcessor.for_model_size(28, num_channels=1)
+    set_seed(0)
+    model = VQVAEModel(VQVAEConfig(**config)).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    scheduler = get_cosine_schedule_with_warmup(optimizer, 0, steps)
+    for step in range(steps):
+        ids = batches[0][step]["ids"] + batches[1][step]["ids"]
+        assert len(batches[0][step]["ids"]) == len(batches[1][step]["ids"])
+        pixels = processor([by_id[i] for i in ids], return_tensors="pt").pixel_values
+        loss = model(pixels).loss
+        distributed_loss = (batches[0][step]["loss"] + batches[1][step]["loss"]) / 2
+        assert loss.item() == pytest.approx(distributed_loss, rel=1e-4), f"step {step + 1}"
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+    for name in ("quantizer.ema_count", "quantizer.ema_sum", "quantizer.codebook"):
+        torch.testing.assert_close(model.state_dict()[name], rank0[name], rtol=1e-4, atol=1e-5, msg=name)
