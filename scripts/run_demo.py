@@ -1,5 +1,6 @@
 """The main job, end to end on real data: prepare Fashion-MNIST, train a VQ-VAE, extract its codes, train a
-class-conditional PixelSNAIL prior on them, sample, and write a Hub-ready folder.
+class-conditional PixelSNAIL prior on them, sample, and write a Hub-ready generation repo (VQ-VAE + prior as one
+model, pipelines, model card, images) in <output_dir>/hub.
 
     python scripts/run_demo.py                       # the embedded default below (about 10 minutes on 2 CPU cores)
     python scripts/run_demo.py --config my.yaml      # override any part of it (same keys as DEFAULT_CONFIG)
@@ -14,7 +15,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -68,6 +68,10 @@ DEFAULT_CONFIG = {
         "eval_samples": 2000,
     },
     "sample": {"num_samples": 64, "temperature": 1.0, "top_k": None, "seed": 0},
+    # The repo id the Hub folder's model card names in its usage snippets (scripts/push_to_hub.py can rebuild it
+    # for another id); the weights' license, a Hub license id (Fashion-MNIST itself is MIT).
+    "hub_model_id": "hf-vqvae/fashion-mnist-vqvae-pixelsnail",
+    "license": "apache-2.0",
 }
 
 QUICK_OVERRIDES = {
@@ -116,11 +120,14 @@ def main() -> None:
     parser.add_argument("--config", type=Path, help="YAML overriding parts of the embedded default")
     parser.add_argument("--quick", action="store_true", help="a few steps of every stage on a data subset")
     parser.add_argument("--output_dir", type=Path, help="overrides the config's output_dir")
+    parser.add_argument("--hub_model_id", help="overrides the config's hub_model_id (the repo the card names)")
     args = parser.parse_args()
 
     config = merge(DEFAULT_CONFIG, QUICK_OVERRIDES) if args.quick else copy.deepcopy(DEFAULT_CONFIG)
     if args.config:
         config = merge(config, yaml.safe_load(args.config.read_text()) or {})
+    if args.hub_model_id:
+        config["hub_model_id"] = args.hub_model_id
     out = Path(args.output_dir or config["output_dir"])
     out.mkdir(parents=True, exist_ok=True)
     (out / "demo_config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -173,38 +180,33 @@ def main() -> None:
     timings["sample"] = run("5/5 sample", command)
 
     hub_dir = out / "hub"
-    write_hub_folder(hub_dir, vqvae_dir, prior_dir, samples, config)
+    start_hub = time.perf_counter()
+    write_hub_folder(hub_dir, vqvae_dir, prior_dir, config)
+    timings["hub_folder"] = time.perf_counter() - start_hub
     timings["total"] = time.perf_counter() - start
     (out / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
     print(f"\nHub-ready folder: {hub_dir}\nsamples: {samples}\ntimings (s): {json.dumps(timings)}")
 
 
-def _published_files(folder: Path) -> list[Path]:
-    """A trained model folder's files, less the run's bookkeeping."""
-    return [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(("train_args", "batches_rank"))]
+def write_hub_folder(hub_dir: Path, vqvae_dir: Path, prior_dir: Path, config: dict) -> Path:
+    """The Hub-ready generation bundle: the VQ-VAE and the prior as ONE model (weights, code, processor config),
+    its three pipelines merged into config.json's `custom_pipelines`, a model card filled from both runs'
+    metrics.json / train_args.json, and images/ (the VQ-VAE's reconstructions, samples drawn by the bundle itself).
+    `scripts/push_to_hub.py <output_dir> --hub_model_id org/name` rebuilds it for another repo id and pushes it."""
+    from hf_vqvae.hub import build_generation_repo
 
-
-def write_hub_folder(hub_dir: Path, vqvae_dir: Path, prior_dir: Path, samples: Path, config: dict) -> None:
-    """The VQ-VAE at the root (weights, code, processor), the prior in `prior/`, pictures in `images/`, and the
-    measured metrics of both."""
-    shutil.rmtree(hub_dir, ignore_errors=True)
-    hub_dir.mkdir(parents=True)
-    for path in _published_files(vqvae_dir):
-        shutil.copy(path, hub_dir / path.name)
-    (hub_dir / "prior").mkdir()
-    for path in _published_files(prior_dir):
-        shutil.copy(path, hub_dir / "prior" / path.name)
-    (hub_dir / "images").mkdir()
-    shutil.copy(samples, hub_dir / "images" / "samples.png")
-    reconstructions = sorted((vqvae_dir / "images").glob("*.png"))
-    if reconstructions:
-        shutil.copy(reconstructions[-1], hub_dir / "images" / "reconstructions.png")
-    metrics = {
-        "vqvae": json.loads((vqvae_dir / "metrics.json").read_text()),
-        "prior": json.loads((prior_dir / "metrics.json").read_text()),
-    }
-    (hub_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    (hub_dir / "demo_config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    sample = config["sample"]
+    return build_generation_repo(
+        vqvae_dir,
+        [prior_dir],
+        hub_dir,
+        config["hub_model_id"],
+        license=config.get("license", "apache-2.0"),
+        num_samples=sample["num_samples"],
+        seed=sample["seed"],
+        temperature=sample["temperature"],
+        top_k=sample["top_k"],
+    )
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration
 from tqdm.auto import tqdm
 from transformers import HfArgumentParser, get_cosine_schedule_with_warmup
 
-from hf_vqvae.data import SkipLog, endless_batches
+from hf_vqvae.data import SkipLog, TooManyBadExamplesError, endless_batches
 from hf_vqvae.training import TASKS, load_checkpoint, resolve_checkpoint, save_checkpoint
 
 logger = get_logger(__name__)
@@ -74,6 +74,13 @@ class TrainArguments:
     record_batches: bool = field(
         default=False, metadata={"help": "write each rank's per-step example ids and losses (data audits, tests)"}
     )
+    push_to_hub: bool = field(
+        default=False, metadata={"help": "after training, push model, code, processor, card and pictures to the Hub"}
+    )
+    hub_model_id: str | None = field(
+        default=None, metadata={"help": "Hub repo to push to (org/name); default: your namespace/<output_dir name>"}
+    )
+    hub_private: bool | None = field(default=None, metadata={"help": "create the Hub repo private"})
 
     def __post_init__(self) -> None:
         if not self.dataset:
@@ -176,7 +183,7 @@ def main(args: TrainArguments):
                     )
                     optimizer.zero_grad()
                     if nonfinite_in_a_row >= args.max_nonfinite_steps:
-                        raise RuntimeError(
+                        raise NonFiniteLossError(
                             f"{nonfinite_in_a_row} non-finite losses in a row (--max_nonfinite_steps): stopping. "
                             f"The last good checkpoint in {output_dir} is intact; resume from it with a lower "
                             "--learning_rate or after checking the data."
@@ -209,7 +216,11 @@ def main(args: TrainArguments):
             metrics = task.evaluate(accelerator.unwrap_model(model), eval_loader, accelerator, pictures)
             accelerator.log(metrics, step=global_step)
             logger.info(f"step {global_step}: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
-        if global_step % args.checkpointing_steps == 0 or global_step == args.max_train_steps:
+        checkpoint_due = global_step % args.checkpointing_steps == 0 or global_step == args.max_train_steps
+        if checkpoint_due and nonfinite_in_a_row:
+            # Keep the last good checkpoint rather than rotate it out for the state of a diverging run.
+            logger.warning(f"step {global_step}: checkpoint postponed until a finite step")
+        elif checkpoint_due:
             rank_state = {"epoch": epoch, "batches_in_epoch": batches_in_epoch, "skips": skips.state_dict()}
             save_checkpoint(accelerator, output_dir, global_step, rank_state, keep=args.checkpoints_total_limit)
     progress.close()
@@ -223,8 +234,18 @@ def main(args: TrainArguments):
         summary["train/skipped_by_cause"] = dict(skips.counts)
         (output_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
         logger.info(f"saved the final {args.model} model and metrics.json to {output_dir}")
+        if args.push_to_hub:
+            # The card is filled from metrics.json and train_args.json, so this comes after both are written.
+            from hf_vqvae.hub import push_training_run
+
+            commit = push_training_run(output_dir, args.hub_model_id or output_dir.name, private=args.hub_private)
+            logger.info(f"pushed {output_dir / 'hub'} to the Hub: {getattr(commit, 'commit_url', commit)}")
     accelerator.end_training()
     return accelerator.unwrap_model(model)
+
+
+class NonFiniteLossError(RuntimeError):
+    """Too many non-finite losses in a row: the run is diverging."""
 
 
 def _any_rank(accelerator: Accelerator, flag: bool) -> bool:
@@ -235,4 +256,9 @@ def _any_rank(accelerator: Accelerator, flag: bool) -> bool:
 
 
 if __name__ == "__main__":
-    main(parse_args())
+    try:
+        main(parse_args())
+    except (TooManyBadExamplesError, NonFiniteLossError) as error:
+        # Expected ways for a run to stop: one clear message, no traceback.
+        logger.error(f"training stopped: {error}", main_process_only=False)
+        sys.exit(1)

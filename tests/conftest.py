@@ -20,6 +20,53 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 FAKE_COMMIT = "0123456789abcdef0123456789abcdef01234567"
+REPO = Path(__file__).resolve().parents[1]
+# A VQ-VAE small enough that a training run of a few dozen steps takes seconds on 2 cores.
+TINY_VQVAE = {
+    "in_channels": 1,
+    "image_size": 28,
+    "hidden_channels": 16,
+    "residual_channels": 8,
+    "num_embeddings": 32,
+    "embedding_dim": 8,
+}
+
+
+@pytest.fixture(scope="session")
+def fashion_mnist(tmp_path_factory) -> Path:
+    """512 + 128 real Fashion-MNIST images in 4 parquet shards per split, written by the real prepare script."""
+    folder = tmp_path_factory.mktemp("fashion-mnist")
+    subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "prepare_data.py"), "--source", "fashion-mnist", "--output_dir",
+         str(folder), "--train_size", "512", "--test_size", "128", "--num_shards", "4"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return folder
+
+
+def train_command(dataset: Path, output_dir: Path, **overrides) -> list[str]:
+    """Arguments of scripts/train.py for a short TINY_VQVAE run; `overrides` replace or add any of them."""
+    options = {
+        "model": "vqvae",
+        "dataset": str(dataset),
+        "output_dir": str(output_dir),
+        "model_config": json.dumps(TINY_VQVAE),
+        "per_device_train_batch_size": 8,
+        "learning_rate": 3e-3,
+        "lr_warmup_steps": 0,
+        "max_train_steps": 3,
+        "eval_steps": 1000,
+        "checkpointing_steps": 1000,
+        "logging_steps": 1,
+        "eval_samples": 64,
+        "num_workers": 0,
+        "report_to": "none",
+        **overrides,
+    }
+    command = []
+    for key, value in options.items():
+        command += [f"--{key}", str(value)]
+    return command
 
 
 def place_in_hub_cache(folder: Path, repo_id: str, hf_home: Path) -> Path:

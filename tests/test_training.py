@@ -9,27 +9,16 @@ import os
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 from accelerate.utils import set_seed
-from conftest import assert_state_dicts_bitwise_equal
+from conftest import REPO, TINY_VQVAE, assert_state_dicts_bitwise_equal, train_command
 from datasets import load_dataset
 from safetensors.torch import load_file
 from transformers import AutoModel, get_cosine_schedule_with_warmup
 
 from hf_vqvae import VQVAEConfig, VQVAEImageProcessor, VQVAEModel
-
-REPO = Path(__file__).resolve().parents[1]
-MODEL_CONFIG = {
-    "in_channels": 1,
-    "image_size": 28,
-    "hidden_channels": 16,
-    "residual_channels": 8,
-    "num_embeddings": 32,
-    "embedding_dim": 8,
-}
 
 
 def load_script(name: str):
@@ -38,42 +27,6 @@ def load_script(name: str):
     sys.modules[name] = module  # dataclasses resolve the script's annotations through sys.modules
     spec.loader.exec_module(module)
     return module
-
-
-@pytest.fixture(scope="module")
-def fashion_mnist(tmp_path_factory) -> Path:
-    """512 + 128 real Fashion-MNIST images in 4 parquet shards per split, written by the real prepare script."""
-    folder = tmp_path_factory.mktemp("fashion-mnist")
-    subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "prepare_data.py"), "--source", "fashion-mnist", "--output_dir",
-         str(folder), "--train_size", "512", "--test_size", "128", "--num_shards", "4"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return folder
-
-
-def train_command(dataset: Path, output_dir: Path, **overrides) -> list[str]:
-    options = {
-        "model": "vqvae",
-        "dataset": str(dataset),
-        "output_dir": str(output_dir),
-        "model_config": json.dumps(MODEL_CONFIG),
-        "per_device_train_batch_size": 8,
-        "learning_rate": 3e-3,
-        "lr_warmup_steps": 0,
-        "max_train_steps": 3,
-        "eval_steps": 1000,
-        "checkpointing_steps": 1000,
-        "logging_steps": 1,
-        "eval_samples": 64,
-        "num_workers": 0,
-        "report_to": "none",
-        **overrides,
-    }
-    command = []
-    for key, value in options.items():
-        command += [f"--{key}", str(value)]
-    return command
 
 
 def test_arguments_from_a_yaml_file_with_command_line_overrides(tmp_path):
@@ -101,7 +54,7 @@ def test_single_process_training_learns_and_writes_everything(fashion_mnist, tmp
     metrics = json.loads((output / "metrics.json").read_text())
     # The untrained model's MSE on the same held-out images, for comparison.
     set_seed(0)
-    untrained = VQVAEModel(VQVAEConfig(**MODEL_CONFIG)).eval()
+    untrained = VQVAEModel(VQVAEConfig(**TINY_VQVAE)).eval()
     test = load_dataset(str(fashion_mnist), split="test").select(range(64))
     with torch.no_grad():
         pixels = processor([row["image"] for row in test], return_tensors="pt").pixel_values
@@ -128,8 +81,8 @@ def test_two_cpu_processes_match_a_single_process_on_the_same_global_batch(fashi
     launcher += ["--main_process_port", str(free_port())]
     # No k-means init and no restarts: both seed from the first rank's batch alone, which a single process on the
     # union would not reproduce. Everything else (EMA, gradients, clipping, Adam) must agree.
-    config = {**MODEL_CONFIG, "kmeans_init": False, "dead_code_threshold": 0.0}
-    command = launcher + [str(REPO / "tests" / "distributed_train_driver.py")]
+    config = {**TINY_VQVAE, "kmeans_init": False, "dead_code_threshold": 0.0}
+    command = launcher + [str(REPO / "tests" / "train_driver.py")]
     command += train_command(fashion_mnist, output, max_train_steps=steps, model_config=json.dumps(config))
     command += ["--record_batches", "true"]
     env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}

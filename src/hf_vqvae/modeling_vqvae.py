@@ -12,6 +12,7 @@ from transformers.utils import ModelOutput
 
 from .configuration_vqvae import VQVAEConfig
 from .layers import Decoder, Encoder, init_conv_weights
+from .modeling_utils import StrictLoadingMixin
 from .quantizer import VectorQuantizer
 
 
@@ -61,7 +62,7 @@ def check_pixel_values(pixel_values: torch.Tensor, in_channels: int, factor: int
         )
 
 
-class VQVAEPreTrainedModel(PreTrainedModel):
+class VQVAEPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
     config_class = VQVAEConfig
     base_model_prefix = "vqvae"
     main_input_name = "pixel_values"

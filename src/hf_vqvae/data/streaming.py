@@ -67,6 +67,10 @@ def load_stream(
     return stream
 
 
+class TooManyBadExamplesError(RuntimeError):
+    """More of the input was unusable than `--max_skipped_fraction` allows."""
+
+
 class BadImageError(ValueError):
     """An example whose image cannot be used; `reason` is the counter key it is logged under."""
 
@@ -125,10 +129,11 @@ class SkipLog:
     def skipped(self) -> int:
         return sum(self.counts.values())
 
-    def check(self, max_fraction: float, min_seen: int = 200) -> None:
-        """Raises once more than `max_fraction` of at least `min_seen` examples were unusable."""
+    def check(self, max_fraction: float, min_seen: int = 100) -> None:
+        """Raises once more than `max_fraction` of at least `min_seen` examples were unusable (the floor keeps one
+        bad file among the very first examples from ending a run)."""
         if self.seen >= min_seen and self.skipped > max_fraction * self.seen:
-            raise RuntimeError(
+            raise TooManyBadExamplesError(
                 f"{self.skipped} of {self.seen} examples were unusable ({dict(self.counts)}), more than "
                 f"--max_skipped_fraction={max_fraction}. Examples: " + "; ".join(self.examples)
             )
@@ -163,7 +168,9 @@ class ImageCollator:
                 skipped[error.reason] += 1
                 bad.append(f"{self._name(example, position)}: {error.reason} ({error})")
         pixels = self._process(images, kept, skipped, bad)
-        labels = [int(e[self.label_column]) for e in kept] if self.label_column else []
+        # Datasets without labels simply have none: the column is optional.
+        has_labels = self.label_column and kept and all(self.label_column in e for e in kept)
+        labels = [int(e[self.label_column]) for e in kept] if has_labels else []
         ids = [int(e["id"]) for e in kept if "id" in e]
         return {
             "pixel_values": pixels,

@@ -38,17 +38,25 @@ def _eval_limit(total: int | None, world_size: int) -> int | None:
     return None if total is None else math.ceil(total / world_size)
 
 
-def _loader(stream, batch_size: int, collate, num_workers: int) -> DataLoader:
+def _private_generator(seed: int) -> torch.Generator:
+    # Every DataLoader iterator draws a worker seed; from the global RNG that draw would shift every later random
+    # number (dead-code restarts, dropout) between an uninterrupted run and a resumed one.
+    return torch.Generator().manual_seed(seed)
+
+
+def _loader(stream, batch_size: int, collate, num_workers: int, seed: int) -> DataLoader:
     # A stream has no length to sample from: batches come in stream order, shuffled upstream by its buffer.
     workers = min(num_workers, getattr(stream, "num_shards", 1))
-    return DataLoader(stream, batch_size=batch_size, collate_fn=collate, num_workers=workers)
+    return DataLoader(
+        stream, batch_size=batch_size, collate_fn=collate, num_workers=workers, generator=_private_generator(seed)
+    )
 
 
 def _eval_loader(stream, limit: int | None, batch_size: int, collate) -> DataLoader:
     """The held-out examples of this rank, read once and kept in memory (still undecoded): every evaluation then
     sees the same examples, and does not reopen the parquet stream, whose closing waits for Arrow's threads."""
     examples = list(stream if limit is None else stream.take(limit))
-    return DataLoader(examples, batch_size=batch_size, collate_fn=collate, shuffle=False)
+    return DataLoader(examples, batch_size=batch_size, collate_fn=collate, generator=_private_generator(0))
 
 
 class ImageTask:
@@ -77,7 +85,7 @@ class ImageTask:
             args.dataset, args.eval_split, rank=rank, world_size=world_size, image_column=args.image_column
         )
         return (
-            _loader(train, args.per_device_train_batch_size, self.collate, args.num_workers),
+            _loader(train, args.per_device_train_batch_size, self.collate, args.num_workers, args.seed),
             _eval_loader(
                 evaluation, _eval_limit(args.eval_samples, world_size), args.per_device_eval_batch_size, self.collate
             ),
@@ -209,7 +217,7 @@ class PriorTask:
         )  # fmt: skip
         evaluation = load_stream(args.dataset, args.eval_split, rank=rank, world_size=world_size)
         return (
-            _loader(train, args.per_device_train_batch_size, self.collate, args.num_workers),
+            _loader(train, args.per_device_train_batch_size, self.collate, args.num_workers, args.seed),
             _eval_loader(
                 evaluation, _eval_limit(args.eval_samples, world_size), args.per_device_eval_batch_size, self.collate
             ),

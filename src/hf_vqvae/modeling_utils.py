@@ -1,0 +1,41 @@
+"""What every hf_vqvae `PreTrainedModel` shares beyond transformers' own base class."""
+
+from __future__ import annotations
+
+
+class StrictLoadingMixin:
+    """`from_pretrained` that refuses a checkpoint which does not fit the config.
+
+    transformers re-initialises tensors missing from a checkpoint with only a log line, and reports size
+    mismatches in a log table while the exception says "see above". A codebook silently re-drawn at random would
+    throw away a trained model, so here any missing, unexpected or mismatched tensor raises one `ValueError` that
+    names each tensor and both shapes. `ignore_mismatched_sizes=True` keeps transformers' behaviour for a user who
+    re-initialises on purpose (e.g. a new codebook size).
+    """
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        if kwargs.get("ignore_mismatched_sizes", False):
+            return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        wants_info = kwargs.pop("output_loading_info", False)
+        model, info = super().from_pretrained(
+            pretrained_model_name_or_path,
+            *model_args,
+            ignore_mismatched_sizes=True,
+            output_loading_info=True,
+            **kwargs,
+        )
+        problems = [
+            f"{key}: checkpoint {tuple(saved)} vs model {tuple(wanted)}"
+            for key, saved, wanted in sorted(info["mismatched_keys"])
+        ]
+        problems += [f"{key}: missing from the checkpoint" for key in sorted(info["missing_keys"])]
+        problems += [f"{key}: in the checkpoint, not in the model" for key in sorted(info["unexpected_keys"])]
+        if problems:
+            raise ValueError(
+                f"the checkpoint at {pretrained_model_name_or_path!r} does not fit this {cls.__name__} config "
+                "(nothing was silently re-initialised):\n  " + "\n  ".join(problems) + "\nCheck the config "
+                "overrides passed to from_pretrained, or pass ignore_mismatched_sizes=True to re-initialise these "
+                "tensors on purpose."
+            )
+        return (model, info) if wants_info else model
