@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint bench demo clean
+.PHONY: venv test lint bench demo demo-quick data-deps clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,7 +17,19 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-test: $(STAMP)
+# Real offline data (SPEC section 3): Debian's Fashion-MNIST and wallpaper photos. Needs root (apt-get).
+data-deps:
+	@test -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz -a -d /usr/share/backgrounds \
+		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist lomiri-wallpapers-16.04)
+
+# The main job: prepare Fashion-MNIST, train a VQ-VAE, extract codes, train a prior, sample, write a Hub-ready folder.
+demo: $(STAMP) data-deps
+	HF_HUB_OFFLINE=1 $(PY) scripts/run_demo.py
+
+demo-quick: $(STAMP) data-deps
+	HF_HUB_OFFLINE=1 $(PY) scripts/run_demo.py --quick
+
+test: $(STAMP) data-deps
 	$(VENV)/bin/ruff check src tests scripts benchmarks
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import resource
 import subprocess
 import sys
 import time
@@ -184,6 +185,8 @@ def main() -> None:
     write_hub_folder(hub_dir, vqvae_dir, prior_dir, config)
     timings["hub_folder"] = time.perf_counter() - start_hub
     timings["total"] = time.perf_counter() - start
+    # ru_maxrss of the children: the peak resident memory of the largest stage process (KiB on Linux).
+    timings["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     (out / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
     print(f"\nHub-ready folder: {hub_dir}\nsamples: {samples}\ntimings (s): {json.dumps(timings)}")
 

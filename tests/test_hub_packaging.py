@@ -14,6 +14,7 @@ What is real here and what stands in for something:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import importlib.util
@@ -57,11 +58,22 @@ from hf_vqvae.hub import (
     template_path,
 )
 from hf_vqvae.metrics.functional import codebook_fraction_used, codebook_perplexity, psnr_per_image
-from hf_vqvae.training.images import save_reconstruction_grid
+from hf_vqvae.training.images import save_reconstruction_grid, save_sample_grid
 
 # The classes of the class-conditional prior: which photo a crop was cut from.
 PHOTOS = ("astronaut", "coffee", "chelsea")
 SIZE = 16
+# One thread: these models are tiny, and on 2 cores shared with other jobs a second thread mostly waits for its
+# turn; it made this file an order of magnitude slower. Subprocesses get the same setting.
+SINGLE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _single_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 # ------------------------------------------------------------------------------------------ trained parts
@@ -184,10 +196,13 @@ def parts(tmp_path_factory) -> SimpleNamespace:
         "levels": [{"column": "codes", "height": 4, "width": 4, "num_embeddings": 32}], "num_classes": len(PHOTOS),
         "label_column": "label",
     }  # fmt: skip
+    # As PriorTask.evaluate pictures it: prior samples for the eval labels, decoded by the VQ-VAE.
+    samples = prior.generate(6, class_labels=test_labels[::4][:6], generator=torch.Generator().manual_seed(0))
+    save_sample_grid(processor.postprocess(vq.decode(samples).clamp(-1, 1)), root / "samples.png", columns=6)
     prior_dir = write_run(
         root / "prior", prior, prior_metrics(prior, test_codes, labels=test_labels),
         train_args("pixelsnail", root / "codes", 30, class_conditional=True, code_column="codes"),
-        None, codes_info=codes_info,
+        Image.open(root / "samples.png"), codes_info=codes_info,
     )  # fmt: skip
 
     # VQ-VAE-2 (top 4x4, bottom 8x8) and its two priors, the bottom one conditioned on the top codes.
@@ -229,6 +244,7 @@ def parts(tmp_path_factory) -> SimpleNamespace:
     for repo_id, folder in built.items():
         place_in_hub_cache(folder, repo_id, hf_home)
     env = {"HF_HOME": str(hf_home), "HF_HUB_CACHE": str(hf_home / "hub"), "HF_MODULES_CACHE": str(hf_home / "modules")}
+    env.update(SINGLE_THREAD)
 
     # Real photos as files, the inputs users pass.
     inputs = root / "inputs"
@@ -307,29 +323,30 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def image_url(parts):
-    """An `http://127.0.0.1:PORT/rocket.png` URL served from the inputs folder (loopback only)."""
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(parts.inputs))
-    )
+@contextlib.contextmanager
+def serve(folder: Path):
+    """An HTTP server for `folder` on 127.0.0.1 (loopback: the only network here); yields its base URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(folder)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/rocket.png"
-    server.shutdown()
-    server.server_close()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
-REMOTE_PIPELINES = """
-import json, sys
+# Run once, in one process where `import hf_vqvae` fails (a Python start costs seconds here): every pipeline by repo
+# id from the offline cache, then every card's Python blocks exactly as written. PARAMS is replaced by a JSON file.
+REMOTE = """
+import json, os, re
 import numpy as np
-import torch
 from PIL import Image
 from transformers import pipeline
 
-args = json.load(open({params!r}))
+args = json.load(open(PARAMS))
 inputs = args["inputs"]
-out = {{}}
+out = {}
 as_array = lambda image: np.asarray(image)
 
 reconstruct = pipeline("image-to-image", model="org/vqvae-photos", trust_remote_code=True)
@@ -339,7 +356,7 @@ out["rec_array"] = as_array(reconstruct(np.asarray(Image.open(inputs + "/coffee.
 out["rec_url"] = as_array(reconstruct(args["url"]))
 batch = reconstruct([inputs + "/chelsea.png", Image.open(inputs + "/coffee.png"), args["url"]], batch_size=2)
 for index, image in enumerate(batch):
-    out[f"rec_batch_{{index}}"] = as_array(image)
+    out[f"rec_batch_{index}"] = as_array(image)
 
 extract = pipeline("image-feature-extraction", model="org/vqvae-photos", trust_remote_code=True)
 features = extract(inputs + "/chelsea.png", return_tensors=True)
@@ -348,27 +365,50 @@ listed = extract([inputs + "/chelsea.png", inputs + "/coffee.png"], batch_size=2
 out["codes_list_1"] = np.asarray(listed[1]["codes"])
 
 generate = pipeline("unconditional-image-generation", model="org/generation-photos", trust_remote_code=True)
-out["gen_named"] = np.stack([as_array(i) for i in generate(num_images=3, seed=7, class_labels="coffee",
-                                                            temperature=0.8, top_k=8)])
-out["gen_id"] = np.stack([as_array(i) for i in generate(num_images=3, seed=7, class_labels=1, temperature=0.8,
-                                                         top_k=8)])
+images = generate(num_images=3, seed=7, class_labels="coffee", temperature=0.8, top_k=8)
+out["gen_named"] = np.stack([as_array(i) for i in images])
+out["gen_id"] = np.stack([as_array(i) for i in generate(3, seed=7, class_labels=1, temperature=0.8, top_k=8)])
 out["gen_cycle"] = np.stack([as_array(i) for i in generate(4, seed=1)])
-out["bundle_rec"] = as_array(pipeline("image-to-image", model="org/generation-photos",
-                                      trust_remote_code=True)(inputs + "/chelsea.png"))
+bundle_reconstruct = pipeline("image-to-image", model="org/generation-photos", trust_remote_code=True)
+out["bundle_rec"] = as_array(bundle_reconstruct(inputs + "/chelsea.png"))
 
 generate2 = pipeline("unconditional-image-generation", model="org/generation2-photos", trust_remote_code=True)
 out["gen2"] = np.stack([as_array(i) for i in generate2(num_images=2, seed=0)])
 extract2 = pipeline("image-feature-extraction", model="org/generation2-photos", trust_remote_code=True)
-features2 = extract2(inputs + "/chelsea.png", return_tensors=True)
-for level, codes in enumerate(features2["codes"]):
-    out[f"codes2_{{level}}"] = codes.numpy()
-
+for level, codes in enumerate(extract2(inputs + "/chelsea.png", return_tensors=True)["codes"]):
+    out[f"codes2_{level}"] = codes.numpy()
 np.savez(args["out"], **out)
-modules = {{name: type(p).__module__ for name, p in
-           (("reconstruct", reconstruct), ("extract", extract), ("generate", generate))}}
+modules = {name: type(p).__module__ for name, p in (("reconstruct", reconstruct), ("extract", extract),
+                                                     ("generate", generate), ("generate2", generate2))}
 modules["model"] = type(generate.model).__module__
-print(json.dumps(modules))
+
+os.chdir(args["workdir"])
+ran = []
+for repo, readme in args["readmes"].items():
+    for index, block in enumerate(re.findall(r"```python\\n(.*?)```", open(readme).read(), flags=re.S)):
+        exec(compile(block, f"{repo} README block {index}", "exec"), {})
+        ran.append(f"{repo}#{index}")
+print(json.dumps({"modules": modules, "ran": ran, "files": sorted(os.listdir("."))}))
 """
+
+
+@pytest.fixture(scope="module")
+def remote(parts, tmp_path_factory) -> SimpleNamespace:
+    """The REMOTE run's report and arrays."""
+    folder = tmp_path_factory.mktemp("remote")
+    (folder / "work").mkdir()
+    with serve(parts.inputs) as base_url:
+        params = {
+            "inputs": str(parts.inputs),
+            "url": f"{base_url}/rocket.png",
+            "out": str(folder / "out.npz"),
+            "workdir": str(folder / "work"),
+            "readmes": {repo_id: str(repo / "README.md") for repo_id, repo in parts.repos.items()},
+        }
+        (folder / "params.json").write_text(json.dumps(params))
+        env = {**parts.env, "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+        report = run_without_hf_vqvae(REMOTE.replace("PARAMS", repr(str(folder / "params.json"))), env=env)
+    return SimpleNamespace(**report, arrays=np.load(folder / "out.npz"))
 
 
 def _expected_reconstruction(model, processor, image) -> np.ndarray:
@@ -388,15 +428,12 @@ def _close(actual: np.ndarray, expected: np.ndarray) -> bool:
     return actual.shape == expected.shape and int(np.abs(actual.astype(int) - expected.astype(int)).max()) <= 1
 
 
-def test_every_pipeline_from_the_offline_hub_without_hf_vqvae(parts, image_url, tmp_path):
-    params = tmp_path / "params.json"
-    params.write_text(json.dumps({"inputs": str(parts.inputs), "url": image_url, "out": str(tmp_path / "out.npz")}))
-    env = {**parts.env, "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
-    modules = run_without_hf_vqvae(REMOTE_PIPELINES.format(params=str(params)), env=env)
+def test_every_pipeline_from_the_offline_hub_without_hf_vqvae(parts, remote):
     # Every class came from the repos' own code files.
+    modules = remote.modules
     assert all(module.startswith("transformers_modules.") for module in modules.values()), modules
     assert modules["generate"].endswith("pipeline_vqvae") and modules["model"].endswith("modeling_generation")
-    out = np.load(tmp_path / "out.npz")
+    out = remote.arrays
 
     vq, processor = parts.vq, parts.processor
     chelsea, coffee = Image.open(parts.inputs / "chelsea.png"), Image.open(parts.inputs / "coffee.png")
@@ -484,29 +521,10 @@ def test_cards_parse_validate_and_carry_the_measured_results(parts):
     assert template_path("vq_generation").is_file()
 
 
-CARD_SNIPPETS = """
-import json, os, re, sys
-os.chdir({workdir!r})
-ran = []
-for repo, readme in json.load(open({readmes!r})).items():
-    for index, block in enumerate(re.findall(r"```python\\n(.*?)```", open(readme).read(), flags=re.S)):
-        exec(compile(block, f"{{repo}} README block {{index}}", "exec"), {{}})
-        ran.append(f"{{repo}}#{{index}}")
-print(json.dumps({{"ran": ran, "files": sorted(os.listdir("."))}}))
-"""
-
-
-def test_card_usage_snippets_run_as_written(parts, tmp_path):
-    """Each card's Python blocks, exactly as written, by repo id, where only transformers is installed."""
-    readmes = {repo_id: str(folder / "README.md") for repo_id, folder in parts.repos.items()}
-    (tmp_path / "readmes.json").write_text(json.dumps(readmes))
-    workdir = tmp_path / "work"
-    workdir.mkdir()
-    report = run_without_hf_vqvae(
-        CARD_SNIPPETS.format(workdir=str(workdir), readmes=str(tmp_path / "readmes.json")), env=parts.env
-    )
-    assert len(report["ran"]) == 2 + 2 + 1 + 2 + 2, report  # two blocks per card, one for the prior
-    assert {"reconstruction.png", "sample.png"} <= set(report["files"])
+def test_card_usage_snippets_run_as_written(remote):
+    """Each card's Python blocks, exactly as written, by repo id, where only transformers is installed (REMOTE)."""
+    assert len(remote.ran) == 2 + 2 + 1 + 2 + 2, remote.ran  # two blocks per card, one for the prior
+    assert {"reconstruction.png", "sample.png"} <= set(remote.files)
 
 
 # ------------------------------------------------------------------------------------------------------ push

@@ -1,0 +1,147 @@
+"""Configuration of a generation bundle: a VQ-VAE(-2) decoder and the PixelSNAIL priors over its codes, in one repo."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transformers import PreTrainedConfig
+
+from .configuration_pixelsnail import PixelSNAILConfig
+from .configuration_vqvae import VQVAEConfig
+from .configuration_vqvae2 import VQVAE2Config
+
+# The sub-configs are resolved here rather than through `AutoConfig` (`SubConfigSpec(AutoConfig, ...)`): a repo loaded
+# with `trust_remote_code=True` where hf_vqvae is not installed has no "vqvae" model type in transformers' mapping,
+# while these classes come with the repo's own code files.
+VQ_CONFIG_CLASSES: dict[str, type[PreTrainedConfig]] = {"vqvae": VQVAEConfig, "vqvae2": VQVAE2Config}
+
+
+def _build_config(value: Any, classes: dict[str, type[PreTrainedConfig]], name: str) -> PreTrainedConfig:
+    """A config object from a config object or its `to_dict()` (which names its `model_type`)."""
+    if isinstance(value, PreTrainedConfig):
+        if value.model_type not in classes:
+            raise ValueError(f"`{name}` must be one of the model types {sorted(classes)}, got {value.model_type!r}")
+        return value
+    if not isinstance(value, dict):
+        raise TypeError(f"`{name}` must be a config or a dict, got {type(value).__name__}")
+    value = dict(value)
+    model_type = value.pop("model_type", None)
+    if model_type not in classes:
+        raise ValueError(f"`{name}` must name a `model_type` among {sorted(classes)}, got {model_type!r}")
+    value.pop("transformers_version", None)
+    return classes[model_type](**value)
+
+
+class VQGenerationConfig(PreTrainedConfig):
+    r"""
+    Configuration of a [`VQGenerationModel`]: everything needed to make images in one repo, a VQ-VAE or VQ-VAE-2 (the
+    decoder) and the autoregressive priors over its code maps, **top level first**. Priors after the first are
+    conditioned on the codes of the level above (VQ-VAE-2 bottom prior). With fewer priors than levels, the lower
+    levels are left out when decoding.
+
+    Args:
+        vq_config (`VQVAEConfig`, `VQVAE2Config` or `dict`): the VQ model's config (a dict needs its `model_type`,
+            "vqvae" or "vqvae2", as `to_dict()` writes it).
+        prior_configs (`list[PixelSNAILConfig | dict]`): one config per prior, top level first. Each must model the
+            code map of its level: same K (`num_embeddings`) and map size; a prior after the first must be conditioned
+            on the level above (`condition_num_embeddings`, `condition_height`, `condition_width`).
+        id2label (`dict[int, str]`, *optional*): names of the classes of class-conditional priors, so that pipelines
+            accept `class_labels="Sneaker"`.
+
+    Example:
+
+    ```python
+    >>> from hf_vqvae import PixelSNAILConfig, VQGenerationConfig, VQVAEConfig
+    >>> vq = VQVAEConfig(in_channels=1, image_size=28, num_embeddings=128)
+    >>> prior = PixelSNAILConfig(num_embeddings=128, latent_height=7, latent_width=7, num_classes=10)
+    >>> config = VQGenerationConfig(vq_config=vq, prior_configs=[prior])
+    >>> config.num_classes, config.image_size
+    (10, 28)
+    ```
+    """
+
+    model_type = "vq_generation"
+
+    vq_config: dict | PreTrainedConfig | None = None
+    prior_configs: list | tuple | None = None
+
+    def __post_init__(self, **kwargs):
+        if self.vq_config is None or not self.prior_configs:
+            raise ValueError(
+                "VQGenerationConfig needs `vq_config` (a VQ-VAE or VQ-VAE-2 config) and `prior_configs` (at least one "
+                "PixelSNAIL config, top level first)"
+            )
+        self.vq_config = _build_config(self.vq_config, VQ_CONFIG_CLASSES, "vq_config")
+        self.prior_configs = [
+            _build_config(prior, {"pixelsnail": PixelSNAILConfig}, f"prior_configs[{index}]")
+            for index, prior in enumerate(self.prior_configs)
+        ]
+        self._check_priors_match_levels()
+        super().__post_init__(**kwargs)
+
+    def _check_priors_match_levels(self) -> None:
+        """Each prior must model the code map of its level, so that sampled codes decode: a mismatch would otherwise
+        surface only as an index error deep inside the decoder's codebook lookup."""
+        levels = self.level_shapes
+        if len(self.prior_configs) > len(levels):
+            raise ValueError(
+                f"the VQ model has {len(levels)} level(s) but {len(self.prior_configs)} priors were given (top first)"
+            )
+        for index, (prior, (num_codes, height, width)) in enumerate(zip(self.prior_configs, levels)):
+            got = (prior.num_embeddings, prior.latent_height, prior.latent_width)
+            if got != (num_codes, height, width):
+                raise ValueError(
+                    f"prior_configs[{index}] models {got[1]}x{got[2]} maps of {got[0]} codes, but level {index} of "
+                    f"the VQ model has {height}x{width} maps of {num_codes} codes"
+                )
+            if index == 0 and prior.is_conditional:
+                raise ValueError("prior_configs[0] (the top prior) must not be conditioned on a code map")
+            if index > 0:
+                above = levels[index - 1]
+                condition = (prior.condition_num_embeddings, prior.condition_height, prior.condition_width)
+                if condition != above:
+                    raise ValueError(
+                        f"prior_configs[{index}] must be conditioned on level {index - 1} ({above[1]}x{above[2]} maps "
+                        f"of {above[0]} codes), got condition (K, h, w) = {condition}"
+                    )
+        class_counts = {prior.num_classes for prior in self.prior_configs if prior.num_classes is not None}
+        if len(class_counts) > 1:
+            raise ValueError(f"class-conditional priors must agree on `num_classes`, got {sorted(class_counts)}")
+
+    # ------------------------------------------------------------------------------------------------ properties
+    @property
+    def level_shapes(self) -> list[tuple[int, int, int]]:
+        """`(num_embeddings, height, width)` of each level's code map for `image_size` images, top first."""
+        vq = self.vq_config
+        if vq.model_type == "vqvae2":
+            return [(k, size, size) for k, size in zip(vq.level_num_embeddings, vq.latent_sizes)]
+        return [(vq.num_embeddings, vq.latent_size, vq.latent_size)]
+
+    @property
+    def image_size(self) -> int:
+        return self.vq_config.image_size
+
+    @property
+    def in_channels(self) -> int:
+        return self.vq_config.in_channels
+
+    @property
+    def num_classes(self) -> int | None:
+        """Classes of the class-conditional priors (they agree), or None when no prior takes a class label."""
+        counts = [prior.num_classes for prior in self.prior_configs if prior.num_classes is not None]
+        return counts[0] if counts else None
+
+    # ----------------------------------------------------------------------------------------------- serialising
+    def to_dict(self) -> dict[str, Any]:
+        # The base class serialises config-valued attributes (`vq_config`) but not lists of configs.
+        output = super().to_dict()
+        priors = []
+        for prior in self.prior_configs:
+            prior_dict = prior.to_dict()
+            prior_dict.pop("transformers_version", None)
+            priors.append(prior_dict)
+        output["prior_configs"] = priors
+        return output
+
+
+__all__ = ["VQGenerationConfig"]

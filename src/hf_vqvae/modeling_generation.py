@@ -1,0 +1,170 @@
+"""A generation bundle: a VQ-VAE(-2) and its PixelSNAIL priors as ONE `PreTrainedModel`, so that one
+`from_pretrained` (or `pipeline("unconditional-image-generation", model=repo_id, trust_remote_code=True)`) gives
+images: ancestral sampling through the priors, top first, then decoding."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+
+from .configuration_generation import VQGenerationConfig
+from .modeling_pixelsnail import PixelSNAILModel
+from .modeling_utils import StrictLoadingMixin
+from .modeling_vqvae import VQVAEModel
+from .modeling_vqvae2 import VQVAE2Model
+from .sampling import decode_codes, sample_codes
+
+VQ_MODEL_CLASSES: dict[str, type[PreTrainedModel]] = {"vqvae": VQVAEModel, "vqvae2": VQVAE2Model}
+
+
+class VQGenerationPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
+    config_class = VQGenerationConfig
+    base_model_prefix = "vq_generation"
+    main_input_name = "pixel_values"
+    _no_split_modules = ["ResidualBlock", "PixelSNAILStage"]
+
+    def _init_weights(self, module: nn.Module) -> None:
+        # Nothing of its own to initialise: `initialize_weights` dispatches every sub-model to its own `_init_weights`
+        # (transformers' composite-model support), which already skips tensors loaded from a checkpoint.
+        pass
+
+
+class VQGenerationModel(VQGenerationPreTrainedModel):
+    """A VQ-VAE or VQ-VAE-2 (`vq_model`) and the PixelSNAIL priors over its codes (`priors`, top level first).
+
+    `generate` samples images; `forward`, `encode` and `decode` are those of the VQ model, so the bundle also serves
+    reconstruction and code extraction.
+
+    Example:
+
+    ```python
+    >>> import torch
+    >>> from hf_vqvae import PixelSNAILConfig, PixelSNAILModel, VQGenerationModel, VQVAEConfig, VQVAEModel
+    >>> vq_model = VQVAEModel(VQVAEConfig(image_size=16, hidden_channels=16, residual_channels=8, num_embeddings=32))
+    >>> prior_config = PixelSNAILConfig(num_embeddings=32, latent_height=4, latent_width=4, hidden_channels=16)
+    >>> prior = PixelSNAILModel(prior_config)
+    >>> bundle = VQGenerationModel.from_parts(vq_model, [prior])
+    >>> bundle.generate(2, generator=torch.Generator().manual_seed(0)).shape
+    torch.Size([2, 3, 16, 16])
+    ```
+    """
+
+    def __init__(self, config: VQGenerationConfig) -> None:
+        super().__init__(config)
+        self.vq_model = VQ_MODEL_CLASSES[config.vq_config.model_type](config.vq_config)
+        self.priors = nn.ModuleList(PixelSNAILModel(prior_config) for prior_config in config.prior_configs)
+        self.post_init()
+
+    @classmethod
+    def from_parts(
+        cls,
+        vq_model: PreTrainedModel,
+        priors: Sequence[PixelSNAILModel],
+        id2label: dict[int, str] | None = None,
+    ) -> VQGenerationModel:
+        """Bundles trained parts: the VQ model and its priors (top level first). The bundle holds copies of their
+        weights and buffers (EMA state included), bitwise equal, on the VQ model's device and dtype.
+
+        Args:
+            vq_model ([`VQVAEModel`] or [`VQVAE2Model`]): the decoder.
+            priors (sequence of [`PixelSNAILModel`]): top level first.
+            id2label (`dict[int, str]`, *optional*): class names of class-conditional priors.
+        """
+        config = VQGenerationConfig(
+            vq_config=vq_model.config.to_dict(),
+            prior_configs=[prior.config.to_dict() for prior in priors],
+            id2label=id2label,
+            label2id={name: index for index, name in id2label.items()} if id2label else None,
+        )
+        bundle = cls(config).to(device=vq_model.device, dtype=vq_model.dtype)
+        # Strict loads: every parameter and persistent buffer of each part, copied bitwise.
+        bundle.vq_model.load_state_dict(vq_model.state_dict())
+        for target, prior in zip(bundle.priors, priors):
+            target.load_state_dict(prior.state_dict())
+        return bundle.eval()
+
+    # ------------------------------------------------------------------------------------------- the VQ model
+    def forward(self, pixel_values: torch.FloatTensor, return_dict: bool | None = None):
+        """The VQ model's forward: `pixel_values` `(B, C, H, W)` in [-1, 1] -> its output (`reconstruction`, `codes`,
+        `loss`, ...). See [`VQVAEModel.forward`] / [`VQVAE2Model.forward`]."""
+        return self.vq_model(pixel_values, return_dict=return_dict)
+
+    @torch.no_grad()
+    def encode(self, pixel_values: torch.FloatTensor):
+        """Codes of images `(B, C, H, W)` in [-1, 1]: `(B, h, w)` for a VQ-VAE, one map per level (top first) for
+        a VQ-VAE-2."""
+        return self.vq_model.encode(pixel_values)
+
+    @torch.no_grad()
+    def decode(self, codes: Sequence[torch.LongTensor]) -> torch.FloatTensor:
+        """Pixels `(B, C, H, W)` in [-1, 1] from code maps, top first (as many as there are priors or levels)."""
+        if isinstance(codes, torch.Tensor):
+            codes = [codes]
+        return decode_codes(self.vq_model, list(codes))
+
+    # ---------------------------------------------------------------------------------------------- sampling
+    @torch.no_grad()
+    def generate(
+        self,
+        num_images: int = 1,
+        class_labels: torch.LongTensor | int | Sequence[int] | None = None,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
+        use_cache: bool = True,
+        return_codes: bool = False,
+    ) -> torch.FloatTensor | tuple[torch.FloatTensor, list[torch.LongTensor]]:
+        """Samples images: codes by ancestral sampling (the top prior, then each lower prior conditioned on the codes
+        above it), decoded by the VQ model.
+
+        Args:
+            num_images (`int`): batch size B.
+            class_labels (`torch.LongTensor` of shape `(B,)`, `int` or list of `int`, *optional*): classes for
+                class-conditional priors; one int is used for every image. Without labels, a class-conditional
+                bundle cycles through its classes (`0, 1, ..., num_classes - 1, 0, ...`).
+            temperature (`float`): divides the logits before sampling; > 0.
+            top_k (`int`, *optional*): sample among the `top_k` most likely codes only.
+            generator (`torch.Generator`, *optional*): the random source; a seeded one makes the images reproducible.
+            use_cache (`bool`): incremental sampling (one position of work per step); `False` re-runs each prior on
+                the whole map at every step (same samples, much slower).
+            return_codes (`bool`): also return the sampled code maps, top first.
+
+        Returns:
+            pixels `(B, C, H, W)` in [-1, 1], or `(pixels, codes)` with `return_codes=True`.
+        """
+        if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images <= 0:
+            raise ValueError(f"`num_images` must be a positive integer, got {num_images!r}")
+        labels = self._class_labels(class_labels, num_images)
+        codes = sample_codes(
+            list(self.priors), num_images, labels, temperature, top_k, generator=generator, use_cache=use_cache
+        )
+        pixels = decode_codes(self.vq_model, codes)
+        return (pixels, codes) if return_codes else pixels
+
+    def _class_labels(self, class_labels, num_images: int) -> torch.LongTensor | None:
+        num_classes = self.config.num_classes
+        device = self.priors[0].device
+        if num_classes is None:
+            if class_labels is not None:
+                raise ValueError("this bundle's priors are not class-conditional: generate without `class_labels`")
+            return None
+        if class_labels is None:
+            return torch.arange(num_images, device=device) % num_classes
+        if isinstance(class_labels, int) and not isinstance(class_labels, bool):
+            class_labels = [class_labels] * num_images
+        labels = torch.as_tensor(class_labels, dtype=torch.long, device=device).flatten()
+        if labels.numel() == 1:
+            labels = labels.expand(num_images)
+        if labels.numel() != num_images:
+            raise ValueError(
+                f"`class_labels` must hold one label or {num_images} (one per image), got {labels.numel()}"
+            )
+        if int(labels.min()) < 0 or int(labels.max()) >= num_classes:
+            raise ValueError(f"`class_labels` must lie in [0, {num_classes}), got {labels.tolist()}")
+        return labels.contiguous()
+
+
+__all__ = ["VQGenerationModel", "VQGenerationPreTrainedModel"]
