@@ -34,29 +34,41 @@ from .images import save_reconstruction_grid, save_sample_grid
 CODES_INFO = "codes_info.json"
 
 
-def _eval_limit(total: int | None, world_size: int) -> int | None:
-    return None if total is None else math.ceil(total / world_size)
-
-
 def _private_generator(seed: int) -> torch.Generator:
     # Every DataLoader iterator draws a worker seed; from the global RNG that draw would shift every later random
     # number (dead-code restarts, dropout) between an uninterrupted run and a resumed one.
     return torch.Generator().manual_seed(seed)
 
 
-def _loader(stream, batch_size: int, collate, num_workers: int, seed: int) -> DataLoader:
+def make_loaders(
+    args, collate, rank: int, world_size: int, image_column: str | None = None
+) -> tuple[DataLoader, DataLoader]:
+    """This rank's training and evaluation loaders.
+
+    Training: the shuffled stream of the train split, this rank's shards only, batched and transformed by `collate`
+    in DataLoader workers. Evaluation: this rank's share of `--eval_samples` held-out examples, read once and kept
+    in memory (still undecoded): every evaluation then sees the same examples and does not reopen the parquet
+    stream, whose closing waits for Arrow's threads.
+    """
+    train = load_stream(
+        args.dataset, args.train_split, seed=args.seed, shuffle_buffer=args.shuffle_buffer, rank=rank,
+        world_size=world_size, image_column=image_column,
+    )  # fmt: skip
     # A stream has no length to sample from: batches come in stream order, shuffled upstream by its buffer.
-    workers = min(num_workers, getattr(stream, "num_shards", 1))
-    return DataLoader(
-        stream, batch_size=batch_size, collate_fn=collate, num_workers=workers, generator=_private_generator(seed)
+    train_loader = DataLoader(
+        train,
+        batch_size=args.per_device_train_batch_size,
+        collate_fn=collate,
+        num_workers=min(args.num_workers, getattr(train, "num_shards", 1)),
+        generator=_private_generator(args.seed),
     )
-
-
-def _eval_loader(stream, limit: int | None, batch_size: int, collate) -> DataLoader:
-    """The held-out examples of this rank, read once and kept in memory (still undecoded): every evaluation then
-    sees the same examples, and does not reopen the parquet stream, whose closing waits for Arrow's threads."""
-    examples = list(stream if limit is None else stream.take(limit))
-    return DataLoader(examples, batch_size=batch_size, collate_fn=collate, generator=_private_generator(0))
+    held_out = load_stream(args.dataset, args.eval_split, rank=rank, world_size=world_size, image_column=image_column)
+    if args.eval_samples is not None:
+        held_out = held_out.take(math.ceil(args.eval_samples / world_size))
+    eval_loader = DataLoader(
+        list(held_out), batch_size=args.per_device_eval_batch_size, collate_fn=collate, generator=_private_generator(0)
+    )
+    return train_loader, eval_loader
 
 
 class ImageTask:
@@ -76,20 +88,7 @@ class ImageTask:
         self.collate = ImageCollator(self.processor, image_column=args.image_column, label_column=args.label_column)
 
     def loaders(self, rank: int, world_size: int) -> tuple[DataLoader, DataLoader]:
-        args = self.args
-        train = load_stream(
-            args.dataset, args.train_split, seed=args.seed, shuffle_buffer=args.shuffle_buffer, rank=rank,
-            world_size=world_size, image_column=args.image_column,
-        )  # fmt: skip
-        evaluation = load_stream(
-            args.dataset, args.eval_split, rank=rank, world_size=world_size, image_column=args.image_column
-        )
-        return (
-            _loader(train, args.per_device_train_batch_size, self.collate, args.num_workers, args.seed),
-            _eval_loader(
-                evaluation, _eval_limit(args.eval_samples, world_size), args.per_device_eval_batch_size, self.collate
-            ),
-        )
+        return make_loaders(self.args, self.collate, rank, world_size, image_column=self.args.image_column)
 
     @staticmethod
     def batch_size(batch: dict[str, Any]) -> int:
@@ -210,18 +209,7 @@ class PriorTask:
         self.image_dims = math.prod(self.info["image_shape"])
 
     def loaders(self, rank: int, world_size: int) -> tuple[DataLoader, DataLoader]:
-        args = self.args
-        train = load_stream(
-            args.dataset, args.train_split, seed=args.seed, shuffle_buffer=args.shuffle_buffer, rank=rank,
-            world_size=world_size,
-        )  # fmt: skip
-        evaluation = load_stream(args.dataset, args.eval_split, rank=rank, world_size=world_size)
-        return (
-            _loader(train, args.per_device_train_batch_size, self.collate, args.num_workers, args.seed),
-            _eval_loader(
-                evaluation, _eval_limit(args.eval_samples, world_size), args.per_device_eval_batch_size, self.collate
-            ),
-        )
+        return make_loaders(self.args, self.collate, rank, world_size)
 
     @staticmethod
     def batch_size(batch: dict[str, Any]) -> int:
