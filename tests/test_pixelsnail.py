@@ -105,10 +105,25 @@ def test_changing_a_code_changes_no_logit_at_or_before_it(variant):
             assert change[index, index + 1] > 1e-4, f"{variant}: code {index} does not reach the next position"
         if row + 1 < HEIGHT:
             assert change[index, index + WIDTH] > 1e-4, f"{variant}: code {index} does not reach the position below"
-    if model.config.attention_per_stage[-1]:
-        # Attention reads the whole past: the first code reaches the last position, far outside the convolutions'
-        # receptive field (two blocks of 5x5 causal convolutions reach 2 rows up per convolution).
-        assert change[0, -1] > 1e-4
+
+
+@pytest.mark.parametrize("attention", [True, False])
+def test_attention_sees_the_whole_past_convolutions_a_cone(attention):
+    """One stage of one block, 3x3 kernels: three causal convolutions reach three rows up. The first code and the
+    top-right one reach the last position (five rows down) only through attention; the code just above-right of a
+    position, one column beyond the kernel, never reaches it through the convolutions."""
+    model = make_model("attention", num_stages=1, kernel_size=3, attention=attention)
+    codes = torch.randint(0, K, (1, HEIGHT, WIDTH), generator=torch.Generator().manual_seed(0)).repeat(4, 1, 1)
+    codes[1, 0, 0] = (codes[1, 0, 0] + 1) % K
+    codes[2, 0, WIDTH - 1] = (codes[2, 0, WIDTH - 1] + 1) % K
+    codes[3, 2, 3] = (codes[3, 2, 3] + 1) % K  # (3, 1) sees row 2 up to column 2 through the convolutions
+    with torch.no_grad():
+        logits = model(codes).logits
+    change = (logits[1:] - logits[:1]).abs().amax(dim=1)  # (3, H, W)
+    if attention:
+        assert change[0, -1, -1] > 1e-4 and change[1, -1, -1] > 1e-4 and change[2, 3, 1] > 1e-4
+    else:
+        assert change[0, -1, -1] == 0 and change[1, -1, -1] == 0 and change[2, 3, 1] == 0
 
 
 def test_condition_and_class_reach_the_logits():
