@@ -41,6 +41,7 @@ from transformers.utils import ModelOutput
 
 from .configuration_pixelsnail import PixelSNAILConfig
 from .layers import ResidualStack, init_conv_weights
+from .modeling_utils import StrictLoadingMixin
 
 
 @dataclass
@@ -313,7 +314,7 @@ class PixelSNAILStage(nn.Module):
         self.attention = CausalSelfAttention(config.hidden_channels, config.num_attention_heads) if attention else None
 
 
-class PixelSNAILPreTrainedModel(PreTrainedModel):
+class PixelSNAILPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
     config_class = PixelSNAILConfig
     base_model_prefix = "pixelsnail"
     main_input_name = "codes"
