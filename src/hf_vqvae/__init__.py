@@ -6,10 +6,18 @@ a saved folder or Hub repo then loads with `trust_remote_code=True` where hf_vqv
 """
 
 from transformers import AutoConfig, AutoImageProcessor, AutoModel
+from transformers.pipelines import PIPELINE_REGISTRY
 
+from .configuration_generation import VQGenerationConfig
+from .configuration_pixelsnail import PixelSNAILConfig
 from .configuration_vqvae import VQVAEConfig
+from .configuration_vqvae2 import VQVAE2Config
 from .image_processing_vqvae import VQVAEImageProcessor
+from .modeling_generation import VQGenerationModel
+from .modeling_pixelsnail import PixelSNAILModel, PixelSNAILOutput
 from .modeling_vqvae import VQVAEModel, VQVAEOutput
+from .modeling_vqvae2 import VQVAE2Model, VQVAE2Output
+from .pipeline_vqvae import VQGenerationPipeline, VQVAEFeatureExtractionPipeline, VQVAEImageToImagePipeline
 from .quantizer import VectorQuantizer, VectorQuantizerOutput
 
 __version__ = "0.1.0"
@@ -26,11 +34,36 @@ def _register(config_class, model_class, *, takes_images: bool = True) -> None:
 
 # One line per model. Keep this list in sync with __all__.
 _register(VQVAEConfig, VQVAEModel)
+_register(PixelSNAILConfig, PixelSNAILModel, takes_images=False)
+_register(VQVAE2Config, VQVAE2Model)
+_register(VQGenerationConfig, VQGenerationModel)
 VQVAEImageProcessor.register_for_auto_class("AutoImageProcessor")
 
+# Pipelines for the tasks transformers has no built-in pipeline for. `image-feature-extraction` is deliberately NOT
+# registered here: it is a built-in task, and registering would replace transformers' pipeline for every model in the
+# process. Repos name all their pipelines, that one included, in config.json's `custom_pipelines`
+# (`hub.add_pipelines`), which `pipeline(task, model=repo_id, trust_remote_code=True)` reads before the registry.
+PIPELINE_REGISTRY.register_pipeline(
+    "image-to-image", pipeline_class=VQVAEImageToImagePipeline, pt_model=AutoModel, type="image"
+)
+PIPELINE_REGISTRY.register_pipeline(
+    "unconditional-image-generation", pipeline_class=VQGenerationPipeline, pt_model=AutoModel, type="image"
+)
+
 __all__ = [
+    "PixelSNAILConfig",
+    "PixelSNAILModel",
+    "PixelSNAILOutput",
+    "VQGenerationConfig",
+    "VQGenerationModel",
+    "VQGenerationPipeline",
+    "VQVAE2Config",
+    "VQVAE2Model",
+    "VQVAE2Output",
     "VQVAEConfig",
+    "VQVAEFeatureExtractionPipeline",
     "VQVAEImageProcessor",
+    "VQVAEImageToImagePipeline",
     "VQVAEModel",
     "VQVAEOutput",
     "VectorQuantizer",
