@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from torch import nn
+
+from .layers import init_conv_weights
+from .quantizer import VectorQuantizer
+
 
 class StrictLoadingMixin:
     """`from_pretrained` that refuses a checkpoint which does not fit the config.
@@ -39,3 +44,18 @@ class StrictLoadingMixin:
                 "tensors on purpose."
             )
         return (model, info) if wants_info else model
+
+
+class VQPreTrainedMixin(StrictLoadingMixin):
+    """What the VQ-VAE and VQ-VAE-2 base classes share: images in, strict loading, checkpointable residual blocks,
+    and PyTorch's conv initialisation plus the quantizer's own (transformers' N(0, 0.02) is meant for
+    transformers)."""
+
+    main_input_name = "pixel_values"
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["ResidualBlock"]
+
+    def _init_weights(self, module: nn.Module) -> None:
+        init_conv_weights(module)
+        if isinstance(module, VectorQuantizer):
+            module.reset_parameters()

@@ -11,8 +11,8 @@ from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
 from .configuration_vqvae import VQVAEConfig
-from .layers import Decoder, Encoder, init_conv_weights
-from .modeling_utils import StrictLoadingMixin
+from .layers import Decoder, Encoder
+from .modeling_utils import VQPreTrainedMixin
 from .quantizer import VectorQuantizer
 
 
@@ -62,17 +62,9 @@ def check_pixel_values(pixel_values: torch.Tensor, in_channels: int, factor: int
         )
 
 
-class VQVAEPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
+class VQVAEPreTrainedModel(VQPreTrainedMixin, PreTrainedModel):
     config_class = VQVAEConfig
     base_model_prefix = "vqvae"
-    main_input_name = "pixel_values"
-    supports_gradient_checkpointing = True
-    _no_split_modules = ["ResidualBlock"]
-
-    def _init_weights(self, module: nn.Module) -> None:
-        init_conv_weights(module)
-        if isinstance(module, VectorQuantizer):
-            module.reset_parameters()
 
 
 class VQVAEModel(VQVAEPreTrainedModel):

@@ -24,8 +24,8 @@ from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
 from .configuration_vqvae2 import VQVAE2Config
-from .layers import Decoder, Encoder, init_conv_weights, num_halvings
-from .modeling_utils import StrictLoadingMixin
+from .layers import Decoder, Encoder, num_halvings
+from .modeling_utils import VQPreTrainedMixin
 from .modeling_vqvae import check_pixel_values
 from .quantizer import VectorQuantizer, VectorQuantizerOutput
 
@@ -79,17 +79,9 @@ def _upsampler(channels: int, factor: int) -> nn.Module:
     )
 
 
-class VQVAE2PreTrainedModel(StrictLoadingMixin, PreTrainedModel):
+class VQVAE2PreTrainedModel(VQPreTrainedMixin, PreTrainedModel):
     config_class = VQVAE2Config
     base_model_prefix = "vqvae2"
-    main_input_name = "pixel_values"
-    supports_gradient_checkpointing = True
-    _no_split_modules = ["ResidualBlock"]
-
-    def _init_weights(self, module: nn.Module) -> None:
-        init_conv_weights(module)
-        if isinstance(module, VectorQuantizer):
-            module.reset_parameters()
 
 
 class VQVAE2Model(VQVAE2PreTrainedModel):
