@@ -229,3 +229,19 @@ def test_checkpoint_state_files_load_with_weights_only(fashion_mnist, tmp_path):
         accelerate_load(state_file, weights_only=True)
     assert (checkpoint / "model.safetensors").exists()
     json.loads((checkpoint / "training_state.json").read_text())
+
+
+def test_pipelines_reject_inputs_of_the_wrong_type_clearly(tmp_path):
+    from hf_vqvae.pipeline_vqvae import VQVAEFeatureExtractionPipeline, VQVAEImageToImagePipeline
+
+    model = VQVAEModel(VQVAEConfig(**TINY_VQVAE)).eval()
+    processor = VQVAEImageProcessor.for_model_size(28, num_channels=1)
+    for pipeline_class in (VQVAEImageToImagePipeline, VQVAEFeatureExtractionPipeline):
+        pipe = pipeline_class(model=model, image_processor=processor)
+        assert pipe(Image.new("L", (30, 30))) is not None  # the right type works
+        with pytest.raises(TypeError, match="int"):
+            pipe(12345)
+        with pytest.raises(ValueError, match="Incorrect image source"):
+            pipe(str(tmp_path / "no-such-image.png"))
+        with pytest.raises(TypeError, match="dict"):
+            pipe([{"not": "an image"}])
