@@ -1,0 +1,222 @@
+"""Evaluates a trained VQ-VAE, VQ-VAE-2 or PixelSNAIL prior on a dataset split, offline, and writes the metrics with
+the model-index entries a Hub model card carries.
+
+    python scripts/evaluate.py --model_name_or_path outputs/demo/vqvae --dataset outputs/demo/data \\
+        --split test --output outputs/demo/vqvae/eval_results.json
+    python scripts/evaluate.py --model_name_or_path outputs/demo/prior --dataset outputs/demo/codes \\
+        --fid_samples 500 --output outputs/demo/prior/eval_results.json
+
+* VQ-VAE / VQ-VAE-2 on an image dataset: MSE, PSNR, SSIM (pixels in [-1, 1]), codebook perplexity and fraction of
+  codes used over the whole split (per level for VQ-VAE-2, top first).
+* PixelSNAIL prior on a code dataset from `scripts/extract_codes.py`: bits per code and bits per image dimension;
+  with `--fid_samples N`, the FID of N generated images (codes sampled by the prior, decoded by the VQ model named in
+  the prior's `codes_info.json`) against the first N images of the split of the image dataset the codes came from.
+
+Output JSON: `{"metrics": {...}, "model_index": [...], "evaluation": {...}}`; `model_index` is what goes under
+`model-index:` in a card's metadata (`huggingface_hub.eval_results_to_model_index`). `--model_name_or_path` and
+`--dataset` take Hub ids as well as local folders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+from transformers import AutoModel
+
+from hf_vqvae import PixelSNAILModel, VQVAEImageProcessor
+from hf_vqvae.evaluation import (
+    code_loader,
+    describe_dataset,
+    evaluate_prior,
+    evaluate_vq_model,
+    image_loader,
+    load_images,
+    model_index_entries,
+    prior_fid,
+)
+from hf_vqvae.training import load_codes_info
+
+VQ_MODEL_TYPES = ("vqvae", "vqvae2")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model_name_or_path", required=True, help="VQ-VAE, VQ-VAE-2 or prior: folder or Hub id")
+    parser.add_argument("--dataset", required=True, help="image dataset (VQ models) or code dataset (priors)")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--max_samples", type=int, default=None, help="first N examples of the split (default: all)")
+    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--num_workers", type=int, default=0, help="DataLoader workers decoding images")
+    parser.add_argument("--image_column", default="image")
+    parser.add_argument("--label_column", default="label")
+    parser.add_argument("--code_column", default=None, help="priors: default from the prior's codes_info.json")
+    parser.add_argument("--condition_column", default=None, help="priors: default from the prior's codes_info.json")
+    parser.add_argument("--fid_samples", type=int, default=0, help="priors: FID of N samples vs N held-out images")
+    parser.add_argument(
+        "--fid_dataset", default=None, help="image dataset of the FID references (default: codes_info.json's)"
+    )
+    parser.add_argument("--fid_split", default=None, help="split of the image dataset for FID (default: --split)")
+    parser.add_argument(
+        "--sampling_priors",
+        nargs="+",
+        default=None,
+        help="priors, top first, that generate the FID samples (default: the evaluated prior alone; a conditional "
+        "bottom prior needs the chain from the top)",
+    )
+    parser.add_argument("--vq_model", default=None, help="priors: the decoding VQ model (default: codes_info.json)")
+    parser.add_argument("--seed", type=int, default=0, help="FID sampling seed")
+    parser.add_argument("--model_name", default=None, help="name in the model-index (default: folder / repo name)")
+    parser.add_argument("--dataset_type", default=None, help="model-index dataset type (default: derived)")
+    parser.add_argument("--dataset_name", default=None, help="model-index dataset name (default: derived)")
+    parser.add_argument("--device", default=None, help="default: cuda if available, else cpu")
+    parser.add_argument("--trust_remote_code", action="store_true", help="for Hub models whose code is in the repo")
+    parser.add_argument("--no_progress", action="store_true")
+    parser.add_argument("--output", type=Path, default=None, help="JSON file to write (it is printed either way)")
+    args = parser.parse_args(argv)
+    if args.fid_samples < 0 or args.fid_samples == 1:
+        parser.error("--fid_samples must be 0 (no FID) or at least 2 (a covariance needs two images)")
+    return args
+
+
+def processor_for(model, source: str) -> VQVAEImageProcessor:
+    """The processor saved with the model, else one sized for it."""
+    try:
+        return VQVAEImageProcessor.from_pretrained(source)
+    except OSError:
+        return VQVAEImageProcessor.for_model_size(model.config.image_size, model.config.in_channels)
+
+
+def evaluate_vq(args, model) -> tuple[dict, dict]:
+    processor = processor_for(model, args.model_name_or_path)
+    loader = image_loader(
+        args.dataset, args.split, processor, args.batch_size, args.num_workers, args.image_column, args.label_column
+    )
+    metrics = evaluate_vq_model(model, loader, max_samples=args.max_samples, progress=not args.no_progress)
+    dataset_type, dataset_name = describe_dataset(args.dataset)
+    return metrics, {"task": "reconstruction", "dataset_type": dataset_type, "dataset_name": dataset_name}
+
+
+def evaluate_pixelsnail(args, prior, device: str) -> tuple[dict, dict]:
+    data_info = load_codes_info(args.dataset)
+    try:
+        prior_info = load_codes_info(args.model_name_or_path, repo_type="model").get("prior") or {}
+    except OSError:  # a prior saved without codes_info.json: the columns must come from the command line
+        prior_info = {}
+    code_column = args.code_column or prior_info.get("code_column") or "codes"
+    condition_column = args.condition_column or prior_info.get("condition_column")
+    label_column = data_info.get("label_column") if prior.config.num_classes else None
+    loader = code_loader(
+        args.dataset, args.split, code_column, condition_column, label_column, args.batch_size, args.num_workers
+    )
+    image_dims = math.prod(data_info["image_shape"])
+    metrics = evaluate_prior(prior, loader, image_dims, max_samples=args.max_samples, progress=not args.no_progress)
+
+    # The codes describe images of the source dataset: name that one in the model-index.
+    image_dataset = args.fid_dataset or data_info.get("source_dataset") or args.dataset
+    dataset_type, dataset_name = describe_dataset(image_dataset)
+    if args.fid_samples:
+        if not args.fid_dataset and _missing_local_path(image_dataset):
+            raise SystemExit(
+                f"the codes' source dataset {image_dataset!r} (codes_info.json) does not resolve from this folder: "
+                "pass --fid_dataset"
+            )
+        vq_source = args.vq_model or data_info["vq_model"]
+        vq_model = AutoModel.from_pretrained(vq_source, trust_remote_code=args.trust_remote_code).to(device).eval()
+        priors = (
+            [PixelSNAILModel.from_pretrained(path).to(device).eval() for path in args.sampling_priors]
+            if args.sampling_priors
+            else [prior]
+        )
+        processor = processor_for(vq_model, vq_source)
+        references, labels = load_images(
+            image_loader(
+                image_dataset,
+                args.fid_split or args.split,
+                processor,
+                args.batch_size,
+                args.num_workers,
+                args.image_column,
+                args.label_column,
+            ),
+            args.fid_samples,
+            progress=not args.no_progress,
+        )
+        if len(references) < args.fid_samples:
+            raise SystemExit(f"--fid_samples {args.fid_samples}: the split has only {len(references)} images")
+        start = time.perf_counter()
+        metrics["fid"], _ = prior_fid(
+            priors,
+            vq_model,
+            references,
+            reference_labels=labels,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            progress=not args.no_progress,
+        )
+        metrics["fid_samples"] = len(references)
+        metrics["fid_seconds"] = time.perf_counter() - start
+    return metrics, {"task": "prior", "dataset_type": dataset_type, "dataset_name": dataset_name}
+
+
+def _missing_local_path(dataset: str) -> bool:
+    """A relative folder path (as extract_codes.py records it) that does not resolve from the working directory;
+    Hub ids (`org/name`) are not flagged."""
+    path = Path(dataset)
+    return not path.is_absolute() and not path.exists() and (dataset.startswith(".") or len(path.parts) > 2)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Runs the evaluation `argv` describes; returns (and writes, with `--output`) the result JSON."""
+    args = parse_args(argv)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    start = time.perf_counter()
+    model = AutoModel.from_pretrained(args.model_name_or_path, trust_remote_code=args.trust_remote_code)
+    model = model.to(device).eval()
+    model_type = model.config.model_type
+    if model_type in VQ_MODEL_TYPES:
+        metrics, describe = evaluate_vq(args, model)
+    elif model_type == "pixelsnail":
+        if args.sampling_priors is None and args.fid_samples and model.config.condition_num_embeddings is not None:
+            raise SystemExit("a conditional prior samples below a top prior: pass --sampling_priors TOP THIS")
+        metrics, describe = evaluate_pixelsnail(args, model, device)
+    else:
+        raise SystemExit(f"cannot evaluate a model of type {model_type!r}: expected vqvae, vqvae2 or pixelsnail")
+
+    model_name = args.model_name or Path(args.model_name_or_path.rstrip("/")).name
+    dataset_type = args.dataset_type or describe["dataset_type"]
+    dataset_name = args.dataset_name or describe["dataset_name"]
+    result = {
+        "metrics": metrics,
+        "model_index": model_index_entries(
+            model_name,
+            metrics,
+            task=describe["task"],
+            dataset_type=dataset_type,
+            dataset_name=dataset_name,
+            dataset_split=args.split,
+        ),
+        "evaluation": {
+            "model_name_or_path": args.model_name_or_path,
+            "model_type": model_type,
+            "dataset": args.dataset,
+            "split": args.split,
+            "max_samples": args.max_samples,
+            "fid_samples": args.fid_samples or None,
+            "seconds": time.perf_counter() - start,
+        },
+    }
+    text = json.dumps(result, indent=2)
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text + "\n")
+    print(text)
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+"""scripts/evaluate.py on a VQ-VAE trained by scripts/train.py and a prior over codes written by
+scripts/extract_codes.py, all on real Fashion-MNIST: its metrics equal an independent computation with
+`hf_vqvae.metrics` on the same images, and its model-index parses back through huggingface_hub."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from conftest import REPO, TINY_VQVAE, train_command
+from datasets import load_dataset
+from huggingface_hub import ModelCard, ModelCardData
+from huggingface_hub.repocard_data import eval_results_to_model_index, model_index_to_eval_results
+from transformers import AutoModel
+
+from hf_vqvae import PixelSNAILConfig, PixelSNAILModel, VQVAEImageProcessor
+from hf_vqvae.evaluation import generate_images, model_index_entries
+from hf_vqvae.metrics import (
+    bits_per_code,
+    bits_per_dim,
+    code_histogram,
+    code_nll,
+    codebook_fraction_used,
+    codebook_perplexity,
+    frechet_inception_distance,
+    mse,
+    psnr,
+    ssim,
+)
+from hf_vqvae.training import CODES_INFO
+
+# Not a multiple of the batch size: the last batch is cut, which the limit must handle.
+MAX_SAMPLES, BATCH_SIZE = 100, 32
+
+
+def load_script(name: str):
+    """A script of scripts/ as a module (its `main` runs in this process)."""
+    spec = importlib.util.spec_from_file_location(f"{name}_script", REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve the script's annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def trained_vqvae(fashion_mnist, tmp_path_factory) -> Path:
+    """TINY_VQVAE after 10 steps of scripts/train.py (in this process, to skip a second import of the stack)."""
+    output = tmp_path_factory.mktemp("vqvae")
+    train = load_script("train")
+    train.main(train.parse_args(train_command(fashion_mnist, output, max_train_steps=10, eval_samples=16)))
+    return output
+
+
+def assert_model_index_round_trips(model_index: list[dict], model_name: str) -> None:
+    """The entries parse into EvalResults and rebuild to themselves, directly and through a card's YAML."""
+    name, results = model_index_to_eval_results(model_index)
+    assert name == model_name and results
+    assert eval_results_to_model_index(name, results) == model_index
+    card = ModelCard(f"---\n{yaml.safe_dump({'model-index': model_index})}---\n# card\n")
+    assert card.data.model_name == model_name
+    assert card.data.eval_results == results
+    assert ModelCardData(model_name=name, eval_results=results).to_dict()["model-index"] == model_index
+
+
+def test_vqvae_metrics_equal_an_independent_computation(trained_vqvae, fashion_mnist, tmp_path):
+    output = tmp_path / "eval.json"
+    result = load_script("evaluate").main(
+        ["--model_name_or_path", str(trained_vqvae), "--dataset", str(fashion_mnist), "--split", "test",
+         "--max_samples", str(MAX_SAMPLES), "--batch_size", str(BATCH_SIZE), "--output", str(output),
+         "--no_progress"]
+    )  # fmt: skip
+    assert json.loads(output.read_text()) == json.loads(json.dumps(result))
+    metrics = result["metrics"]
+
+    # The same first images of the test split, all at once, through the metric functions.
+    model = AutoModel.from_pretrained(trained_vqvae).eval()
+    processor = VQVAEImageProcessor.from_pretrained(trained_vqvae)
+    rows = load_dataset(str(fashion_mnist), split="test").select(range(MAX_SAMPLES))
+    pixels = processor([row["image"] for row in rows], return_tensors="pt").pixel_values
+    with torch.no_grad():
+        out = model(pixel_values=pixels)
+    reconstruction = out.reconstruction.clamp(-1, 1)
+    counts = code_histogram(out.codes, TINY_VQVAE["num_embeddings"])
+    expected = {
+        "mse": mse(reconstruction, pixels),
+        "psnr": psnr(reconstruction, pixels),
+        "ssim": ssim(reconstruction, pixels),
+        "perplexity": codebook_perplexity(counts),
+        "codebook_used": codebook_fraction_used(counts),
+    }
+    assert metrics["num_images"] == MAX_SAMPLES and metrics["skipped_examples"] == 0
+    for key, value in expected.items():
+        assert metrics[key] == pytest.approx(value, rel=1e-5), key
+    assert 0 < metrics["codebook_used"] <= 1 and metrics["psnr"] > 0
+
+    index = result["model_index"]
+    assert index[0]["name"] == trained_vqvae.name
+    (entry,) = index[0]["results"]
+    assert entry["task"] == {"type": "image-to-image", "name": "Image reconstruction"}
+    assert entry["dataset"] == {"name": "Fashion-MNIST", "type": "zalando-datasets/fashion_mnist", "split": "test"}
+    reported = {metric["type"]: metric["value"] for metric in entry["metrics"]}
+    assert set(reported) == {"mse", "psnr", "ssim", "perplexity", "codebook_usage"}
+    assert reported["psnr"] == pytest.approx(expected["psnr"], rel=1e-4)
+    assert_model_index_round_trips(index, trained_vqvae.name)
+
+
+def test_prior_bits_and_fid_equal_an_independent_computation(trained_vqvae, fashion_mnist, tmp_path, monkeypatch):
+    # The real extraction script, in this process: a subprocess would spend seconds importing the stack again.
+    codes_dir = tmp_path / "codes"
+    monkeypatch.setattr(
+        sys, "argv",
+        ["extract_codes.py", "--model_name_or_path", str(trained_vqvae), "--dataset", str(fashion_mnist),
+         "--output_dir", str(codes_dir), "--splits", "test", "--num_workers", "0"],
+    )  # fmt: skip
+    load_script("extract_codes").main()
+    info = json.loads((codes_dir / CODES_INFO).read_text())
+    # A small class-conditional prior, saved as scripts/train.py saves one (with the codes' codes_info.json).
+    torch.manual_seed(0)
+    prior = PixelSNAILModel(
+        PixelSNAILConfig(num_embeddings=TINY_VQVAE["num_embeddings"], latent_height=7, latent_width=7,
+                         hidden_channels=16, num_stages=1, num_residual_blocks=1, num_attention_heads=2,
+                         kernel_size=3, num_classes=info["num_classes"])
+    ).eval()  # fmt: skip
+    prior_dir = tmp_path / "prior"
+    prior.save_pretrained(prior_dir)
+    (prior_dir / CODES_INFO).write_text(json.dumps({**info, "prior": {"code_column": "codes"}}))
+
+    fid_samples = 2  # the fewest a covariance allows: the Inception network costs ~1 s per image here
+    result = load_script("evaluate").main(
+        ["--model_name_or_path", str(prior_dir), "--dataset", str(codes_dir), "--batch_size", str(BATCH_SIZE),
+         "--fid_samples", str(fid_samples), "--seed", "3", "--no_progress"]
+    )  # fmt: skip
+    metrics = result["metrics"]
+
+    codes_rows = load_dataset(str(codes_dir), split="test").with_format("torch")[:]
+    codes, labels = codes_rows["codes"].long(), codes_rows["label"].long()
+    with torch.no_grad():
+        nll = float(code_nll(prior(codes, class_labels=labels).logits.double(), codes).sum())
+    assert metrics["num_images"] == len(codes) == 128
+    assert metrics["bits_per_code"] == pytest.approx(bits_per_code(nll, codes.numel()), rel=1e-6)
+    assert metrics["bits_per_dim"] == pytest.approx(bits_per_dim(nll, len(codes) * 28 * 28), rel=1e-6)
+
+    # FID: the same seeded samples (the reference images' labels) against the first test images.
+    vq_model = AutoModel.from_pretrained(trained_vqvae).eval()
+    processor = VQVAEImageProcessor.from_pretrained(trained_vqvae)
+    rows = load_dataset(str(fashion_mnist), split="test").select(range(fid_samples))
+    references = processor([row["image"] for row in rows], return_tensors="pt").pixel_values
+    samples = generate_images(
+        [prior], vq_model, fid_samples, class_labels=torch.tensor(rows["label"]), seed=3, progress=False
+    )
+    assert metrics["fid_samples"] == fid_samples
+    assert metrics["fid"] == pytest.approx(frechet_inception_distance(samples, references), rel=1e-6)
+
+    (entry,) = result["model_index"][0]["results"]
+    assert entry["task"]["type"] == "unconditional-image-generation"
+    assert entry["dataset"]["type"] == "zalando-datasets/fashion_mnist"
+    assert [metric["type"] for metric in entry["metrics"]] == ["bits_per_code", "bits_per_dim", "nll", "fid"]
+    assert_model_index_round_trips(result["model_index"], "prior")
+
+
+def test_model_index_names_each_level_of_a_hierarchy():
+    # A VQ-VAE-2 training run's metrics.json, as scripts/train.py writes it: `eval/` keys are accepted as they are.
+    metrics = {"eval/mse": 0.01, "eval/level0_perplexity": 100.0, "eval/level1_perplexity": 300.0,
+               "eval/level1_codebook_used": 0.9, "train/steps": 10, "eval/psnr": float("inf")}  # fmt: skip
+    index = model_index_entries("vqvae2", metrics, task="reconstruction", dataset_type="d", dataset_name="D")
+    names = [(metric["type"], metric["name"]) for metric in index[0]["results"][0]["metrics"]]
+    assert names == [
+        ("mse", "Reconstruction MSE (pixels in [-1, 1])"),
+        ("perplexity", "Codebook perplexity, top level"),
+        ("perplexity", "Codebook perplexity, bottom level"),
+        ("codebook_usage", "Fraction of the codebook used, bottom level"),
+    ]  # training counters and non-finite values are not metrics of the card
+    assert_model_index_round_trips(index, "vqvae2")
