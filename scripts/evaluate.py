@@ -8,13 +8,21 @@ the model-index entries a Hub model card carries.
 
 * VQ-VAE / VQ-VAE-2 on an image dataset: MSE, PSNR, SSIM (pixels in [-1, 1]), codebook perplexity and fraction of
   codes used over the whole split (per level for VQ-VAE-2, top first).
+* VQ-VAE / VQ-VAE-2 also: the decoder's `-log2 p(x | z)` per pixel dimension under a discretised Gaussian around the
+  reconstruction (`reconstruction_bits_per_dim`, with its fitted `reconstruction_sigma`).
 * PixelSNAIL prior on a code dataset from `scripts/extract_codes.py`: bits per code and bits per image dimension;
   with `--fid_samples N`, the FID of N generated images (codes sampled by the prior, decoded by the VQ model named in
   the prior's `codes_info.json`) against the first N images of the split of the image dataset the codes came from.
+  For the prior of a one-level VQ-VAE, also `nll_bound_bits_per_dim`: the VQ-VAE paper's bound on the images' NLL,
+  `-log2 p(z) - log2 p(x | z)` per pixel dimension (the prior's bits plus the VQ model's decoder bits on the same
+  images; conditional on the class for a class-conditional prior). Unlike bits per code it compares priors over
+  different codebooks: a codebook that uses few codes is cheap to model but pays in decoder bits.
 
 Output JSON: `{"metrics": {...}, "model_index": [...], "evaluation": {...}}`; `model_index` is what goes under
-`model-index:` in a card's metadata (`huggingface_hub.eval_results_to_model_index`). `--model_name_or_path` and
-`--dataset` take Hub ids as well as local folders.
+`model-index:` in a card's metadata (`huggingface_hub.eval_results_to_model_index`). Written as
+`<training run>/eval_results.json`, it is what the cards of `scripts/push_to_hub.py` report in place of the
+end-of-training figures, as long as the weights are those it measured. `--model_name_or_path` and `--dataset` take Hub
+ids as well as local folders.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -38,6 +47,7 @@ from hf_vqvae.evaluation import (
     load_images,
     model_index_entries,
     prior_fid,
+    weights_fingerprint,
 )
 from hf_vqvae.training import load_codes_info
 
@@ -69,6 +79,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "bottom prior needs the chain from the top)",
     )
     parser.add_argument("--vq_model", default=None, help="priors: the decoding VQ model (default: codes_info.json)")
+    parser.add_argument(
+        "--no_nll_bound", action="store_true", help="priors: skip the image NLL bound (a pass of the VQ model)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="FID sampling seed")
     parser.add_argument("--model_name", default=None, help="name in the model-index (default: folder / repo name)")
     parser.add_argument("--dataset_type", default=None, help="model-index dataset type (default: derived)")
@@ -119,32 +132,46 @@ def evaluate_pixelsnail(args, prior, device: str) -> tuple[dict, dict]:
     # The codes describe images of the source dataset: name that one in the model-index.
     image_dataset = args.fid_dataset or data_info.get("source_dataset") or args.dataset
     dataset_type, dataset_name = describe_dataset(image_dataset)
-    if args.fid_samples:
-        if not args.fid_dataset and _missing_local_path(image_dataset):
+    one_level = len(data_info.get("levels", [])) == 1 and prior.config.condition_num_embeddings is None
+    nll_bound = one_level and not args.no_nll_bound
+    if not (args.fid_samples or nll_bound):
+        return metrics, {"task": "prior", "dataset_type": dataset_type, "dataset_name": dataset_name}
+    if not args.fid_dataset and _missing_local_path(image_dataset):
+        problem = f"the codes' source dataset {image_dataset!r} (codes_info.json) does not resolve from this folder"
+        if args.fid_samples:
+            raise SystemExit(f"{problem}: pass --fid_dataset")
+        print(f"{problem}: no image NLL bound (pass --fid_dataset to name the images)", file=sys.stderr)
+        return metrics, {"task": "prior", "dataset_type": dataset_type, "dataset_name": dataset_name}
+    vq_source = args.vq_model or data_info["vq_model"]
+    vq_model = AutoModel.from_pretrained(vq_source, trust_remote_code=args.trust_remote_code).to(device).eval()
+    processor = processor_for(vq_model, vq_source)
+
+    def images(split: str):
+        return image_loader(
+            image_dataset, split, processor, args.batch_size, args.num_workers, args.image_column, args.label_column
+        )
+
+    if nll_bound:
+        # The decoder's bits on the images whose codes the prior was just scored on: the same split and count.
+        decoder = evaluate_vq_model(
+            vq_model, images(args.split), max_samples=args.max_samples, progress=not args.no_progress, ssim=False
+        )
+        if decoder["num_images"] != metrics["num_images"]:
             raise SystemExit(
-                f"the codes' source dataset {image_dataset!r} (codes_info.json) does not resolve from this folder: "
-                "pass --fid_dataset"
+                f"the image split has {decoder['num_images']} usable images but the code split "
+                f"{metrics['num_images']} code maps: the bound needs both of the same images (--no_nll_bound skips it)"
             )
-        vq_source = args.vq_model or data_info["vq_model"]
-        vq_model = AutoModel.from_pretrained(vq_source, trust_remote_code=args.trust_remote_code).to(device).eval()
+        metrics["reconstruction_bits_per_dim"] = decoder["reconstruction_bits_per_dim"]
+        metrics["reconstruction_sigma"] = decoder["reconstruction_sigma"]
+        metrics["nll_bound_bits_per_dim"] = metrics["bits_per_dim"] + decoder["reconstruction_bits_per_dim"]
+    if args.fid_samples:
         priors = (
             [PixelSNAILModel.from_pretrained(path).to(device).eval() for path in args.sampling_priors]
             if args.sampling_priors
             else [prior]
         )
-        processor = processor_for(vq_model, vq_source)
         references, labels = load_images(
-            image_loader(
-                image_dataset,
-                args.fid_split or args.split,
-                processor,
-                args.batch_size,
-                args.num_workers,
-                args.image_column,
-                args.label_column,
-            ),
-            args.fid_samples,
-            progress=not args.no_progress,
+            images(args.fid_split or args.split), args.fid_samples, progress=not args.no_progress
         )
         if len(references) < args.fid_samples:
             raise SystemExit(f"--fid_samples {args.fid_samples}: the split has only {len(references)} images")
@@ -208,6 +235,9 @@ def main(argv: list[str] | None = None) -> dict:
             "max_samples": args.max_samples,
             "fid_samples": args.fid_samples or None,
             "seconds": time.perf_counter() - start,
+            # Ties the figures to these weights: hf_vqvae.hub reads eval_results.json from a training run's folder
+            # into its card only while model.safetensors is still the file measured here.
+            "weights_sha256": weights_fingerprint(args.model_name_or_path),
         },
     }
     text = json.dumps(result, indent=2)

@@ -1,6 +1,6 @@
 """The main job, end to end on real data: prepare Fashion-MNIST, train a VQ-VAE, extract its codes, train a
-class-conditional PixelSNAIL prior on them, sample, and write a Hub-ready generation repo (VQ-VAE + prior as one
-model, pipelines, model card, images) in <output_dir>/hub.
+class-conditional PixelSNAIL prior on them, evaluate both on the test split, sample, and write a Hub-ready generation
+repo (VQ-VAE + prior as one model, pipelines, model card with the evaluation, images) in <output_dir>/hub.
 
     python scripts/run_demo.py                       # the embedded default below (about 10 minutes on 2 CPU cores)
     python scripts/run_demo.py --config my.yaml      # override any part of it (same keys as DEFAULT_CONFIG)
@@ -68,6 +68,10 @@ DEFAULT_CONFIG = {
         "logging_steps": 50,
         "eval_samples": 2000,
     },
+    # scripts/evaluate.py on the whole test split, for the card: SSIM, the decoder's and the prior's bits and their
+    # sum, the VQ-VAE paper's image NLL bound. fid_samples N > 0 adds the FID of N samples (the Inception network
+    # reads about 4 images a second on 2 CPU cores, so N = 500 adds some 5 minutes).
+    "evaluate": {"max_samples": None, "fid_samples": 0},
     "sample": {"num_samples": 64, "temperature": 1.0, "top_k": None, "seed": 0},
     # The repo id the Hub folder's model card names in its usage snippets (scripts/push_to_hub.py can rebuild it
     # for another id); the weights' license, a Hub license id (Fashion-MNIST itself is MIT).
@@ -144,7 +148,7 @@ def main() -> None:
         for key in ("train_size", "test_size"):
             if data.get(key):
                 command += [f"--{key}", str(data[key])]
-        timings["prepare_data"] = run("1/5 prepare data", command)
+        timings["prepare_data"] = run("1/6 prepare data", command)
 
     if not (vqvae_dir / "model.safetensors").exists():
         train_config = write_train_config(
@@ -154,12 +158,12 @@ def main() -> None:
             dataset=str(data_dir),
             output_dir=str(vqvae_dir),
         )
-        timings["train_vqvae"] = run("2/5 train the VQ-VAE", launch(processes, "train.py", str(train_config)))
+        timings["train_vqvae"] = run("2/6 train the VQ-VAE", launch(processes, "train.py", str(train_config)))
 
     if not (codes_dir / "codes_info.json").exists():
         command = launch(processes, "extract_codes.py", "--model_name_or_path", str(vqvae_dir))
         command += ["--dataset", str(data_dir), "--output_dir", str(codes_dir)]
-        timings["extract_codes"] = run("3/5 extract codes", command)
+        timings["extract_codes"] = run("3/6 extract codes", command)
 
     if not (prior_dir / "model.safetensors").exists():
         train_config = write_train_config(
@@ -169,7 +173,20 @@ def main() -> None:
             dataset=str(codes_dir),
             output_dir=str(prior_dir),
         )
-        timings["train_prior"] = run("4/5 train the prior", launch(processes, "train.py", str(train_config)))
+        timings["train_prior"] = run("4/6 train the prior", launch(processes, "train.py", str(train_config)))
+
+    # eval_results.json beside each model's weights: the Hub folder's card reports these figures.
+    evaluation = config["evaluate"]
+    for name, model_dir, dataset in (("vqvae", vqvae_dir, data_dir), ("prior", prior_dir, codes_dir)):
+        if (model_dir / "eval_results.json").exists():
+            continue
+        command = [sys.executable, str(SCRIPTS / "evaluate.py"), "--model_name_or_path", str(model_dir)]
+        command += ["--dataset", str(dataset), "--split", "test", "--output", str(model_dir / "eval_results.json")]
+        if evaluation.get("max_samples"):
+            command += ["--max_samples", str(evaluation["max_samples"])]
+        if name == "prior" and evaluation.get("fid_samples"):
+            command += ["--fid_samples", str(evaluation["fid_samples"])]
+        timings[f"evaluate_{name}"] = run(f"5/6 evaluate the {'VQ-VAE' if name == 'vqvae' else 'prior'}", command)
 
     samples = out / "samples.png"
     sample = config["sample"]
@@ -178,7 +195,7 @@ def main() -> None:
     command += ["--temperature", str(sample["temperature"])] + (
         ["--top_k", str(sample["top_k"])] if sample["top_k"] else []
     )
-    timings["sample"] = run("5/5 sample", command)
+    timings["sample"] = run("6/6 sample", command)
 
     hub_dir = out / "hub"
     start_hub = time.perf_counter()
@@ -194,7 +211,8 @@ def main() -> None:
 def write_hub_folder(hub_dir: Path, vqvae_dir: Path, prior_dir: Path, config: dict) -> Path:
     """The Hub-ready generation bundle: the VQ-VAE and the prior as ONE model (weights, code, processor config),
     its three pipelines merged into config.json's `custom_pipelines`, a model card filled from both runs'
-    metrics.json / train_args.json, and images/ (the VQ-VAE's reconstructions, samples drawn by the bundle itself).
+    eval_results.json (else metrics.json) and train_args.json, and images/ (the VQ-VAE's reconstructions, samples
+    drawn by the bundle itself).
     `scripts/push_to_hub.py <output_dir> --hub_model_id org/name` rebuilds it for another repo id and pushes it."""
     from hf_vqvae.hub import build_generation_repo
 

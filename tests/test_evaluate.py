@@ -4,6 +4,7 @@ scripts/extract_codes.py, all on real Fashion-MNIST: its metrics equal an indepe
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import sys
@@ -19,7 +20,7 @@ from huggingface_hub.repocard_data import eval_results_to_model_index, model_ind
 from transformers import AutoModel
 
 from hf_vqvae import PixelSNAILConfig, PixelSNAILModel, VQVAEImageProcessor
-from hf_vqvae.evaluation import generate_images, model_index_entries
+from hf_vqvae.evaluation import PriorNLLStats, ReconstructionStats, generate_images, model_index_entries
 from hf_vqvae.metrics import (
     bits_per_code,
     bits_per_dim,
@@ -27,11 +28,13 @@ from hf_vqvae.metrics import (
     code_nll,
     codebook_fraction_used,
     codebook_perplexity,
+    discretized_gaussian_nll,
     frechet_inception_distance,
     mse,
     psnr,
     ssim,
 )
+from hf_vqvae.metrics.functional import RECONSTRUCTION_SIGMAS
 from hf_vqvae.training import CODES_INFO
 
 # Not a multiple of the batch size: the last batch is cut, which the limit must handle.
@@ -67,6 +70,12 @@ def assert_model_index_round_trips(model_index: list[dict], model_name: str) -> 
     assert ModelCardData(model_name=name, eval_results=results).to_dict()["model-index"] == model_index
 
 
+def decoder_bits_per_dim(reconstruction: torch.Tensor, pixels: torch.Tensor) -> float:
+    """-log2 p(x | z) per pixel value at the best sigma of the grid, all images at once."""
+    nll = min(float(discretized_gaussian_nll(reconstruction, pixels, sigma).sum()) for sigma in RECONSTRUCTION_SIGMAS)
+    return bits_per_dim(nll, pixels.numel())
+
+
 def test_vqvae_metrics_equal_an_independent_computation(trained_vqvae, fashion_mnist, tmp_path):
     output = tmp_path / "eval.json"
     result = load_script("evaluate").main(
@@ -75,6 +84,9 @@ def test_vqvae_metrics_equal_an_independent_computation(trained_vqvae, fashion_m
          "--no_progress"]
     )  # fmt: skip
     assert json.loads(output.read_text()) == json.loads(json.dumps(result))
+    # The weights the figures describe, for the Hub card (hf_vqvae.hub reads eval_results.json only beside them).
+    weights = (trained_vqvae / "model.safetensors").read_bytes()
+    assert result["evaluation"]["weights_sha256"] == hashlib.sha256(weights).hexdigest()
     metrics = result["metrics"]
 
     # The same first images of the test split, all at once, through the metric functions.
@@ -90,6 +102,7 @@ def test_vqvae_metrics_equal_an_independent_computation(trained_vqvae, fashion_m
         "mse": mse(reconstruction, pixels),
         "psnr": psnr(reconstruction, pixels),
         "ssim": ssim(reconstruction, pixels),
+        "reconstruction_bits_per_dim": decoder_bits_per_dim(reconstruction, pixels),
         "perplexity": codebook_perplexity(counts),
         "codebook_used": codebook_fraction_used(counts),
     }
@@ -104,7 +117,7 @@ def test_vqvae_metrics_equal_an_independent_computation(trained_vqvae, fashion_m
     assert entry["task"] == {"type": "image-to-image", "name": "Image reconstruction"}
     assert entry["dataset"] == {"name": "Fashion-MNIST", "type": "zalando-datasets/fashion_mnist", "split": "test"}
     reported = {metric["type"]: metric["value"] for metric in entry["metrics"]}
-    assert set(reported) == {"mse", "psnr", "ssim", "perplexity", "codebook_usage"}
+    assert set(reported) == {"mse", "psnr", "ssim", "reconstruction_bits_per_dim", "perplexity", "codebook_usage"}
     assert reported["psnr"] == pytest.approx(expected["psnr"], rel=1e-4)
     assert_model_index_round_trips(index, trained_vqvae.name)
 
@@ -145,10 +158,19 @@ def test_prior_bits_and_fid_equal_an_independent_computation(trained_vqvae, fash
     assert metrics["bits_per_code"] == pytest.approx(bits_per_code(nll, codes.numel()), rel=1e-6)
     assert metrics["bits_per_dim"] == pytest.approx(bits_per_dim(nll, len(codes) * 28 * 28), rel=1e-6)
 
-    # FID: the same seeded samples (the reference images' labels) against the first test images.
+    # The image NLL bound: the prior's bits plus the VQ model's decoder bits on the same 128 test images.
     vq_model = AutoModel.from_pretrained(trained_vqvae).eval()
     processor = VQVAEImageProcessor.from_pretrained(trained_vqvae)
-    rows = load_dataset(str(fashion_mnist), split="test").select(range(fid_samples))
+    test_rows = load_dataset(str(fashion_mnist), split="test")
+    pixels = processor(list(test_rows["image"]), return_tensors="pt").pixel_values
+    with torch.no_grad():
+        reconstruction = vq_model(pixel_values=pixels).reconstruction.clamp(-1, 1)
+    decoder_bits = decoder_bits_per_dim(reconstruction, pixels)
+    assert metrics["reconstruction_bits_per_dim"] == pytest.approx(decoder_bits, rel=1e-6)
+    assert metrics["nll_bound_bits_per_dim"] == pytest.approx(metrics["bits_per_dim"] + decoder_bits, rel=1e-9)
+
+    # FID: the same seeded samples (the reference images' labels) against the first test images.
+    rows = test_rows.select(range(fid_samples))
     references = processor([row["image"] for row in rows], return_tensors="pt").pixel_values
     samples = generate_images(
         [prior], vq_model, fid_samples, class_labels=torch.tensor(rows["label"]), seed=3, progress=False
@@ -159,7 +181,9 @@ def test_prior_bits_and_fid_equal_an_independent_computation(trained_vqvae, fash
     (entry,) = result["model_index"][0]["results"]
     assert entry["task"]["type"] == "unconditional-image-generation"
     assert entry["dataset"]["type"] == "zalando-datasets/fashion_mnist"
-    assert [metric["type"] for metric in entry["metrics"]] == ["bits_per_code", "bits_per_dim", "nll", "fid"]
+    assert [metric["type"] for metric in entry["metrics"]] == [
+        "bits_per_code", "bits_per_dim", "reconstruction_bits_per_dim", "nll_bound_bits_per_dim", "nll", "fid"
+    ]  # fmt: skip
     assert_model_index_round_trips(result["model_index"], "prior")
 
 
@@ -176,3 +200,34 @@ def test_model_index_names_each_level_of_a_hierarchy():
         ("codebook_usage", "Fraction of the codebook used, bottom level"),
     ]  # training counters and non-finite values are not metrics of the card
     assert_model_index_round_trips(index, "vqvae2")
+
+
+def test_stats_of_two_ranks_add_up_to_the_stats_of_all():
+    # What distributed evaluation relies on: each rank sums its share, the state vectors are added (all-reduce),
+    # and the figures equal those of one process that saw every batch.
+    generator = torch.Generator().manual_seed(0)
+    pixels = torch.randint(0, 256, (6, 1, 16, 16), generator=generator) * 2 / 255 - 1
+    reconstruction = (pixels + 0.1 * torch.randn(pixels.shape, generator=generator)).clamp(-1, 1)
+    codes = [torch.randint(0, 8, (6, 2, 2), generator=generator), torch.randint(0, 16, (6, 4, 4), generator=generator)]
+    logits = torch.randn(6, 16, 4, 4, generator=generator)
+
+    whole, parts = ReconstructionStats([8, 16]), [ReconstructionStats([8, 16]) for _ in range(2)]
+    whole_prior, prior_parts = PriorNLLStats(256), [PriorNLLStats(256) for _ in range(2)]
+    whole.update(pixels, reconstruction, codes)
+    whole_prior.update(logits, codes[1])
+    for rank, rows in enumerate((slice(0, 2), slice(2, 6))):
+        parts[rank].update(pixels[rows], reconstruction[rows], [level[rows] for level in codes])
+        prior_parts[rank].update(logits[rows], codes[1][rows])
+    for stats, shards in ((whole, parts), (whole_prior, prior_parts)):
+        shards[0].load_state(shards[0].state() + shards[1].state())
+        assert shards[0].compute() == pytest.approx(stats.compute(), rel=1e-12)
+        assert shards[0].num_images == stats.num_images == 6
+    metrics = whole.compute()
+    assert set(metrics) == {"mse", "psnr", "ssim", "reconstruction_bits_per_dim", "reconstruction_sigma",
+                            "level0_perplexity", "level0_codebook_used", "level1_perplexity",
+                            "level1_codebook_used"}  # fmt: skip
+    assert metrics["mse"] == pytest.approx(mse(reconstruction, pixels), rel=1e-9)
+    assert metrics["level1_codebook_used"] == codebook_fraction_used(code_histogram(codes[1], 16))
+    with pytest.raises(ValueError, match="does not fit"):
+        whole.load_state(torch.zeros(3, dtype=torch.float64))
+    assert ReconstructionStats([8]).compute() == {}

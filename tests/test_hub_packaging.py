@@ -19,8 +19,10 @@ import functools
 import http.server
 import importlib.util
 import json
+import logging
 import math
 import re
+import shutil
 import sys
 import threading
 from pathlib import Path
@@ -36,6 +38,7 @@ from huggingface_hub import CommitOperationAdd, HfApi, ModelCard
 from huggingface_hub.repocard_data import model_index_to_eval_results
 from PIL import Image
 from safetensors.torch import load_file
+from transformers import AutoModel
 
 from hf_vqvae import (
     PixelSNAILConfig,
@@ -50,6 +53,7 @@ from hf_vqvae import (
     VQVAEModel,
 )
 from hf_vqvae.data import random_crops, skimage_photos, write_parquet_shards
+from hf_vqvae.evaluation import EVAL_RESULTS_FILE, weights_fingerprint
 from hf_vqvae.hub import (
     REPO_TASKS,
     add_pipelines,
@@ -519,6 +523,36 @@ def test_cards_parse_validate_and_carry_the_measured_results(parts):
     vqvae = ModelCard.load(parts.repos["org/vqvae-photos"] / "README.md").data
     assert vqvae.widget[0]["src"] == "images/example_input.png"
     assert template_path("vq_generation").is_file()
+
+
+def test_cards_report_evaluate_results_only_for_the_weights_they_measured(parts, tmp_path, caplog):
+    # A run folder with scripts/evaluate.py's eval_results.json: the card reports those figures (here the
+    # whole-split SSIM and decoder bits that training does not measure) while model.safetensors is the file they
+    # measured, and falls back to metrics.json with a warning once the weights have changed.
+    run_dir = tmp_path / "run"
+    shutil.copytree(parts.vq_dir, run_dir)
+    figures = {"mse": 0.0123, "psnr": 25.5, "ssim": 0.8125, "reconstruction_bits_per_dim": 3.25,
+               "perplexity": 40.5, "codebook_used": 0.75, "num_images": 2000}  # fmt: skip
+    evaluation = {"metrics": figures, "evaluation": {"weights_sha256": weights_fingerprint(run_dir)}}
+    (run_dir / EVAL_RESULTS_FILE).write_text(json.dumps(evaluation))
+
+    card = ModelCard.load(build_model_repo(run_dir, tmp_path / "repo", "org/evaluated") / "README.md")
+    reported = {result.metric_type: result.metric_value for result in card.data.eval_results}
+    assert reported == {"mse": 0.0123, "psnr": 25.5, "ssim": 0.8125, "reconstruction_bits_per_dim": 3.25,
+                        "perplexity": 40.5, "codebook_usage": 0.75}  # fmt: skip
+    assert "Measured by `scripts/evaluate.py` on 2000 images" in card.text
+
+    model = AutoModel.from_pretrained(run_dir)
+    with torch.no_grad():
+        next(model.parameters()).add_(0.5)  # retrained, say: the figures no longer describe these weights
+    model.save_pretrained(run_dir)
+    with caplog.at_level(logging.WARNING, logger="hf_vqvae.hub"):
+        card = ModelCard.load(build_model_repo(run_dir, tmp_path / "repo", "org/evaluated") / "README.md")
+    assert "measured other weights" in caplog.text
+    training = json.loads((run_dir / "metrics.json").read_text())
+    reported = {result.metric_type: result.metric_value for result in card.data.eval_results}
+    assert "ssim" not in reported and reported["mse"] == pytest.approx(training["eval/mse"], abs=1e-5)
+    assert "Measured at the end of training" in card.text
 
 
 def test_card_usage_snippets_run_as_written(remote):

@@ -21,6 +21,8 @@ from hf_vqvae.metrics import (
     code_nll,
     codebook_fraction_used,
     codebook_perplexity,
+    discretized_gaussian_nll,
+    discretized_gaussian_nll_sweep,
     frechet_distance,
     frechet_distance_from_features,
     gaussian_statistics,
@@ -34,6 +36,7 @@ from hf_vqvae.metrics import (
     ssim,
     ssim_per_image,
 )
+from hf_vqvae.metrics.functional import RECONSTRUCTION_SIGMAS
 
 
 def test_every_module_ships_as_a_folder_with_a_script_named_like_it():
@@ -165,6 +168,56 @@ def test_prior_nll_module():
     result = metric.compute(dims_per_image=3 * 16 * 16)
     assert result == pytest.approx({"nats_per_code": math.log(512), "bits_per_code": 9.0, "bits_per_dim": 0.1875})
     assert set(metric.compute(predictions=[nats], references=[16])) == {"nats_per_code", "bits_per_code"}
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Decoder likelihood
+
+
+def normal_cdf(z: float) -> float:
+    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+
+
+def test_discretized_gaussian_nll_by_hand():
+    # One 1x1x3 image: level 0 (x = -1, the open-ended first bin), level 160 (an interior bin) and level 255 (x = 1,
+    # the open-ended last bin); decoder means -0.9, 0.3, 0.95, sigma 0.05. Bins are x +- 1/255.
+    delta, sigma = 1 / 255, 0.05
+    x = [-1.0, 160 * 2 / 255 - 1, 1.0]
+    mu = [-0.9, 0.3, 0.95]
+    expected = -(
+        math.log(normal_cdf((x[0] + delta - mu[0]) / sigma))
+        + math.log(normal_cdf((x[1] + delta - mu[1]) / sigma) - normal_cdf((x[1] - delta - mu[1]) / sigma))
+        + math.log(1 - normal_cdf((x[2] - delta - mu[2]) / sigma))
+    )
+    images = torch.tensor(x, dtype=torch.float64).view(1, 1, 1, 3)
+    means = torch.tensor(mu, dtype=torch.float64).view(1, 1, 1, 3)
+    assert discretized_gaussian_nll(means, images, sigma).tolist() == pytest.approx([expected], rel=1e-9)
+    # Values off the 8-bit grid are snapped to the nearest level first.
+    off_grid = images + torch.tensor([0.0, 0.3 / 255, -0.2 / 255], dtype=torch.float64).view(1, 1, 1, 3)
+    assert discretized_gaussian_nll(means, off_grid, sigma).item() == pytest.approx(expected, rel=1e-9)
+    with pytest.raises(ValueError, match="sigma must be positive"):
+        discretized_gaussian_nll(means, images, 0.0)
+
+
+@pytest.mark.parametrize(("mean", "sigma"), [(0.3, 0.05), (-0.999, 0.001), (0.9, 1.0), (5.0, 0.01), (0.0, 1e-4)])
+def test_discretized_gaussian_is_a_distribution_over_the_256_levels(mean, sigma):
+    # Each level as its own one-value image: the probabilities of all levels sum to one, even far in the tails
+    # (a mean of 5 puts all mass in the last bin; a tiny sigma between two levels splits it in halves).
+    levels = (torch.arange(256, dtype=torch.float64) * 2 / 255 - 1).view(256, 1, 1, 1)
+    nll = discretized_gaussian_nll(torch.full_like(levels, mean), levels, sigma)
+    assert torch.isfinite(nll[nll.argmin()]) and float(torch.exp(-nll).sum()) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_sweep_sums_each_sigma_and_its_best_is_near_the_gaussian_optimum():
+    generator = torch.Generator().manual_seed(0)
+    images = (torch.randint(0, 256, (4, 3, 16, 16), generator=generator) * 2 / 255 - 1).double()
+    means = images + 0.1 * torch.randn(images.shape, generator=generator, dtype=torch.float64)
+    sweep = discretized_gaussian_nll_sweep(means, images)
+    assert sweep.shape == (len(RECONSTRUCTION_SIGMAS),)
+    assert sweep[7].item() == pytest.approx(discretized_gaussian_nll(means, images, RECONSTRUCTION_SIGMAS[7]).sum())
+    # Errors of std 0.1, far wider than a bin: the best sigma of the grid is within a grid step of 0.1.
+    best = RECONSTRUCTION_SIGMAS[int(sweep.argmin())]
+    assert 0.1 / 2**0.25 <= best <= 0.1 * 2**0.25
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -15,13 +15,15 @@ entries = model_index_entries(  # what goes under `model-index:` in a card's met
 ```
 
 Metric keys are those of `scripts/train.py`'s `metrics.json` without its `eval/` prefix (`mse`, `psnr`, `perplexity`,
-`codebook_used`, `level{i}_perplexity`, `bits_per_code`, ...), plus `ssim` and `fid`. Every formula is the one in
-`hf_vqvae.metrics.functional`; this module only accumulates over batches.
+`codebook_used`, `level{i}_perplexity`, `bits_per_code`, ...), plus `ssim`, the decoder likelihood
+(`reconstruction_bits_per_dim`), the likelihood bound of a VQ-VAE with its prior (`nll_bound_bits_per_dim`) and
+`fid`. Every formula is the one in `hf_vqvae.metrics.functional`; this module only accumulates over batches
+(`ReconstructionStats`, `PriorNLLStats`, which training's periodic evaluation uses too).
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -36,22 +38,26 @@ from tqdm.auto import tqdm
 
 from .data import CodeCollator, ImageCollator, SkipLog, load_stream
 from .metrics.functional import (
+    RECONSTRUCTION_SIGMAS,
     bits_per_code,
     bits_per_dim,
     code_histogram,
     code_nll,
     codebook_fraction_used,
     codebook_perplexity,
+    discretized_gaussian_nll_sweep,
     frechet_distance_from_features,
     inception_features,
-    mse,
     psnr_per_image,
     ssim_per_image,
 )
 from .sampling import decode_codes, sample_codes
 
 __all__ = [
+    "EVAL_RESULTS_FILE",
     "METRIC_INFO",
+    "PriorNLLStats",
+    "ReconstructionStats",
     "TASK_INFO",
     "code_loader",
     "describe_dataset",
@@ -61,10 +67,16 @@ __all__ = [
     "generate_images",
     "image_loader",
     "level_names",
+    "level_sizes",
     "load_images",
+    "metric_entries",
     "model_index_entries",
     "prior_fid",
+    "weights_fingerprint",
 ]
+
+# What `scripts/evaluate.py --output` writes into a model's folder; Hub cards built from the folder report it.
+EVAL_RESULTS_FILE = "eval_results.json"
 
 # Metric key -> (model-index metric type, readable name). The types are those hub.py's cards already use for the
 # same numbers from metrics.json, so a card's model-index and this module's describe a metric alike.
@@ -76,6 +88,8 @@ METRIC_INFO: dict[str, tuple[str, str]] = {
     "codebook_used": ("codebook_usage", "Fraction of the codebook used"),
     "bits_per_code": ("bits_per_code", "Bits per code"),
     "bits_per_dim": ("bits_per_dim", "Bits per image dimension"),
+    "reconstruction_bits_per_dim": ("reconstruction_bits_per_dim", "Decoder NLL, bits per image dimension"),
+    "nll_bound_bits_per_dim": ("nll_bound_bits_per_dim", "Image NLL bound, bits per image dimension (VQ-VAE paper)"),
     "nll_nats_per_code": ("nll", "Negative log-likelihood (nats per code)"),
     "fid": ("fid", "FID"),
 }
@@ -173,11 +187,114 @@ def _known_length(loader: Iterable[Any]) -> int | None:
 # VQ-VAE / VQ-VAE-2
 
 
-def _level_sizes(config) -> list[int]:
-    """Codebook size K of each level, top first (VQ-VAE: one level)."""
-    levels = len(getattr(config, "downsample_factors", None) or [None])
+def level_sizes(config) -> list[int]:
+    """Codebook size K of each level of a VQ model's config, top first (VQ-VAE: one level)."""
+    levels = getattr(config, "num_levels", None) or len(getattr(config, "downsample_factors", None) or [None])
     ks = config.num_embeddings
     return list(ks) if isinstance(ks, (list, tuple)) else [int(ks)] * levels
+
+
+# PSNR of an image reconstructed exactly is infinite; it counts as this many dB so that one such image does not make
+# the mean over a set infinite.
+MAX_PSNR = 100.0
+
+
+class _SummedStats:
+    """Figures kept as running sums in one float64 vector whose first entry counts the images: distributed ranks
+    each sum their share and add the vectors (`accelerator.reduce(stats.state(), "sum")`) before `compute`."""
+
+    _sums: torch.Tensor
+
+    def state(self) -> torch.Tensor:
+        """A copy of the sums: add the vectors of several ranks elementwise."""
+        return self._sums.clone()
+
+    def load_state(self, state: torch.Tensor) -> None:
+        """Replaces the sums, e.g. by their total over ranks."""
+        if state.shape != self._sums.shape:
+            raise ValueError(f"state of shape {tuple(state.shape)} does not fit these stats {tuple(self._sums.shape)}")
+        self._sums = state.detach().to("cpu", torch.float64).clone()
+
+    @property
+    def num_images(self) -> int:
+        return int(self._sums[0])
+
+
+class ReconstructionStats(_SummedStats):
+    """Running sums, over an evaluation set, of a VQ model's reconstruction quality and code usage.
+
+    The sums live in one float64 vector (`state`), so that distributed ranks add theirs up before `compute`:
+
+    ```python
+    stats = ReconstructionStats(level_sizes(model.config))
+    for pixels in loader:
+        output = model(pixel_values=pixels)
+        stats.update(pixels, output.reconstruction.clamp(-1, 1), output.codes)
+    stats.load_state(accelerator.reduce(stats.state().to(accelerator.device), "sum").cpu())  # when distributed
+    stats.compute()  # {"mse", "psnr", "ssim", "reconstruction_bits_per_dim", ..., "perplexity", "codebook_used"}
+    ```
+
+    Args:
+        num_codes: codebook size of each level, top first (`level_sizes(config)`).
+        ssim: also sum SSIM (float64 convolutions: the slowest figure but the likelihood).
+        likelihood: also sum the decoder's discretised-Gaussian NLL for every standard deviation of
+            `RECONSTRUCTION_SIGMAS` (`metrics.functional.discretized_gaussian_nll_sweep`); `compute` reports the best.
+    """
+
+    def __init__(self, num_codes: Sequence[int], *, ssim: bool = True, likelihood: bool = True) -> None:
+        self.num_codes = [int(k) for k in num_codes]
+        self.ssim, self.likelihood = ssim, likelihood
+        self.sigmas = RECONSTRUCTION_SIGMAS if likelihood else ()
+        # [images, pixel values, squared error, PSNR, SSIM, NLL per sigma..., histogram of each level...]
+        self._sums = torch.zeros(5 + len(self.sigmas) + sum(self.num_codes), dtype=torch.float64)
+
+    def update(
+        self, pixels: torch.Tensor, reconstruction: torch.Tensor, codes: torch.Tensor | Sequence[torch.Tensor]
+    ) -> None:
+        """Adds a batch: `pixels` and `reconstruction` `(B, C, H, W)` in [-1, 1] (clamp the reconstruction first: it
+        is what a user sees), `codes` the `(B, h, w)` code map of each level, top first (a tensor for one level)."""
+        if len(pixels) == 0:
+            return
+        sums = self._sums
+        per_image_error = (reconstruction.double() - pixels.double()).square().flatten(1)
+        sums[0] += len(pixels)
+        sums[1] += per_image_error.numel()
+        sums[2] += float(per_image_error.sum())
+        sums[3] += float(psnr_per_image(reconstruction, pixels).clamp_max(MAX_PSNR).sum())
+        if self.ssim:
+            sums[4] += float(ssim_per_image(reconstruction, pixels).sum())
+        if self.likelihood:
+            sums[5 : 5 + len(self.sigmas)] += discretized_gaussian_nll_sweep(reconstruction, pixels, self.sigmas).cpu()
+        offset = 5 + len(self.sigmas)
+        for level_codes, k in zip(codes if isinstance(codes, (tuple, list)) else (codes,), self.num_codes):
+            sums[offset : offset + k] += code_histogram(level_codes, k).cpu().double()
+            offset += k
+
+    def compute(self) -> dict[str, float]:
+        """Over every image added: `mse` (mean over all pixel values), `psnr` and `ssim` (means of the per-image
+        values), `reconstruction_bits_per_dim` (`-log2 p(x | z)` per pixel value at the best standard deviation,
+        reported as `reconstruction_sigma`), and per level `perplexity` and `codebook_used` of the histogram of
+        every code (levels of a hierarchy prefixed `level{i}_`, top first). Empty stats give `{}`."""
+        sums = self._sums
+        images, values = float(sums[0]), float(sums[1])
+        if images == 0:
+            return {}
+        metrics = {"mse": float(sums[2]) / values, "psnr": float(sums[3]) / images}
+        if self.ssim:
+            metrics["ssim"] = float(sums[4]) / images
+        if self.likelihood:
+            nll = sums[5 : 5 + len(self.sigmas)]
+            best = int(torch.argmin(nll))
+            metrics["reconstruction_bits_per_dim"] = bits_per_dim(float(nll[best]), int(values))
+            metrics["reconstruction_sigma"] = self.sigmas[best]
+        offset = 5 + len(self.sigmas)
+        for level, k in enumerate(self.num_codes):
+            histogram = sums[offset : offset + k]
+            offset += k
+            prefix = "" if len(self.num_codes) == 1 else f"level{level}_"
+            metrics[prefix + "perplexity"] = codebook_perplexity(histogram)
+            metrics[prefix + "codebook_used"] = codebook_fraction_used(histogram)
+        return metrics
 
 
 @torch.inference_mode()
@@ -188,13 +305,18 @@ def evaluate_vq_model(
     max_samples: int | None = None,
     progress: bool = True,
     max_skipped_fraction: float | None = 0.01,
+    ssim: bool = True,
+    likelihood: bool = True,
 ) -> dict[str, float]:
-    """Reconstruction quality and codebook usage of a VQ-VAE or VQ-VAE-2 over every image of `loader`.
+    """Reconstruction quality and codebook usage of a VQ-VAE or VQ-VAE-2 over every image of `loader`
+    (`ReconstructionStats`).
 
     Reconstructions are clamped to [-1, 1] (what a user sees) before the metrics. MSE is the mean over all pixel
-    values of the split (each batch's `mse` weighted by its images; the images are equally sized), PSNR and SSIM the
-    mean of the per-image values, perplexity and fraction of codes used those of the histogram of every code the
-    split produced: over the whole split, not averaged over batches.
+    values of the split, PSNR and SSIM the mean of the per-image values, perplexity and fraction of codes used those
+    of the histogram of every code the split produced: over the whole split, not averaged over batches.
+    `reconstruction_bits_per_dim` is the decoder's `-log2 p(x | z)` per pixel value under a discretised Gaussian
+    around the reconstruction, its one standard deviation (`reconstruction_sigma`) the best of a fixed grid on this
+    split: the distortion half of the VQ-VAE paper's likelihood bound (`evaluate_prior` adds the rate).
 
     Args:
         model: a `VQVAEModel` or `VQVAE2Model`; evaluated in eval mode (no EMA or restart updates) on its device.
@@ -202,19 +324,18 @@ def evaluate_vq_model(
         max_samples: stop after this many images (default: the whole split).
         progress: show a tqdm bar.
         max_skipped_fraction: raise `TooManyBadExamplesError` if more of the input was unreadable (None: never).
+        ssim: compute SSIM.
+        likelihood: compute `reconstruction_bits_per_dim` (about 40 passes of cheap elementwise maths per batch).
 
     Returns:
-        `{"mse", "psnr", "ssim", "perplexity", "codebook_used"}` for one level; for several levels the codebook
-        entries per level, top first: `level0_perplexity`, `level0_codebook_used`, `level1_...`. Also
-        `num_images` and `skipped_examples`.
+        `{"mse", "psnr", "ssim", "reconstruction_bits_per_dim", "reconstruction_sigma", "perplexity",
+        "codebook_used"}` for one level; for several levels the codebook entries per level, top first:
+        `level0_perplexity`, `level0_codebook_used`, `level1_...`. Also `num_images` and `skipped_examples`.
     """
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    num_codes = _level_sizes(model.config)
-    histograms = [torch.zeros(k, dtype=torch.int64) for k in num_codes]
-    squared_error_sum = psnr_sum = ssim_sum = 0.0
-    count = 0
+    stats = ReconstructionStats(level_sizes(model.config), ssim=ssim, likelihood=likelihood)
     skips = SkipLog()
     try:
         for batch in _limited(loader, max_samples, "pixel_values", "evaluate", progress, skips):
@@ -222,31 +343,46 @@ def evaluate_vq_model(
                 skips.check(max_skipped_fraction)
             pixels = batch["pixel_values"].to(device)
             output = model(pixel_values=pixels)
-            reconstruction = output.reconstruction.float().clamp(-1, 1)
-            # `mse` is the mean over the batch's elements: times its images, it sums per-image means.
-            squared_error_sum += mse(reconstruction, pixels) * len(pixels)
-            psnr_sum += float(psnr_per_image(reconstruction, pixels).sum())
-            ssim_sum += float(ssim_per_image(reconstruction, pixels).sum())
-            count += len(pixels)
-            codes = output.codes if isinstance(output.codes, (tuple, list)) else (output.codes,)
-            for histogram, level_codes, k in zip(histograms, codes, num_codes):
-                histogram += code_histogram(level_codes, k).cpu()
+            stats.update(pixels, output.reconstruction.float().clamp(-1, 1), output.codes)
     finally:
         model.train(was_training)
-    if count == 0:
+    if stats.num_images == 0:
         raise ValueError("the evaluation split yielded no usable images")
-    metrics = {"mse": squared_error_sum / count, "psnr": psnr_sum / count, "ssim": ssim_sum / count}
-    for level, histogram in enumerate(histograms):
-        prefix = "" if len(histograms) == 1 else f"level{level}_"
-        metrics[prefix + "perplexity"] = codebook_perplexity(histogram)
-        metrics[prefix + "codebook_used"] = codebook_fraction_used(histogram)
-    metrics["num_images"] = count
-    metrics["skipped_examples"] = skips.skipped
-    return metrics
+    return {**stats.compute(), "num_images": stats.num_images, "skipped_examples": skips.skipped}
 
 
 # --------------------------------------------------------------------------------------------------------------------
 # PixelSNAIL priors
+
+
+class PriorNLLStats(_SummedStats):
+    """Running sums of a prior's negative log-likelihood over code maps, in one float64 vector (`state`) that
+    distributed ranks add up, as `ReconstructionStats`.
+
+    Args:
+        image_dims: `C * H * W` of the images the codes encode, for bits per image dimension.
+    """
+
+    def __init__(self, image_dims: int) -> None:
+        self.image_dims = int(image_dims)
+        self._sums = torch.zeros(3, dtype=torch.float64)  # [code maps, NLL in nats, codes]
+
+    def update(self, logits: torch.Tensor, codes: torch.Tensor) -> None:
+        """Adds a batch: the prior's `logits` `(B, K, h, w)` for the observed `codes` `(B, h, w)`."""
+        self._sums += torch.tensor([len(codes), float(code_nll(logits.double(), codes).sum()), codes.numel()],
+                                   dtype=torch.float64)  # fmt: skip
+
+    def compute(self) -> dict[str, float]:
+        """`nll_nats_per_code` and `bits_per_code` (means over every code), `bits_per_dim` (the codes' total NLL over
+        the images' pixel dimensions); `{}` when empty."""
+        images, nll, num_codes = (float(value) for value in self._sums)
+        if images == 0:
+            return {}
+        return {
+            "nll_nats_per_code": nll / num_codes,
+            "bits_per_code": bits_per_code(nll, int(num_codes)),
+            "bits_per_dim": bits_per_dim(nll, int(images) * self.image_dims),
+        }
 
 
 @torch.inference_mode()
@@ -258,7 +394,7 @@ def evaluate_prior(
     max_samples: int | None = None,
     progress: bool = True,
 ) -> dict[str, float]:
-    """Negative log-likelihood of a prior over every code map of `loader`.
+    """Negative log-likelihood of a prior over every code map of `loader` (`PriorNLLStats`).
 
     Args:
         prior: a `PixelSNAILModel`, evaluated in eval mode (no dropout) on its device.
@@ -274,7 +410,7 @@ def evaluate_prior(
     was_training = prior.training
     prior.eval()
     device = next(prior.parameters()).device
-    nll_sum, num_codes, count = 0.0, 0, 0
+    stats = PriorNLLStats(image_dims)
     takes_condition = prior.config.condition_num_embeddings is not None
     takes_labels = prior.config.num_classes is not None
 
@@ -292,20 +428,12 @@ def evaluate_prior(
                 )
             if takes_labels and labels is None:
                 raise ValueError("the prior is class-conditional: the code dataset needs its label column")
-            logits = prior(codes, condition=condition, class_labels=labels).logits
-            nll_sum += float(code_nll(logits.double(), codes).sum())
-            num_codes += codes.numel()
-            count += len(codes)
+            stats.update(prior(codes, condition=condition, class_labels=labels).logits, codes)
     finally:
         prior.train(was_training)
-    if count == 0:
+    if stats.num_images == 0:
         raise ValueError("the evaluation split yielded no code maps")
-    return {
-        "nll_nats_per_code": nll_sum / num_codes,
-        "bits_per_code": bits_per_code(nll_sum, num_codes),
-        "bits_per_dim": bits_per_dim(nll_sum, count * image_dims),
-        "num_images": count,
-    }
+    return {**stats.compute(), "num_images": stats.num_images}
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -420,7 +548,7 @@ def level_names(num_levels: int) -> list[str]:
     return ["top", *(f"middle {i}" for i in range(1, num_levels - 1)), "bottom"]
 
 
-def _metric_entries(metrics: Mapping[str, Any]) -> list[tuple[str, str, float]]:
+def metric_entries(metrics: Mapping[str, Any]) -> list[tuple[str, str, float]]:
     """(metric type, readable name, value) of every reportable entry of `metrics`, in METRIC_INFO order, levels
     top first. Counts (`num_images`, ...) and non-finite values are left out. Keys may carry metrics.json's `eval/`
     prefix: a training run's metrics.json can be passed as it is."""
@@ -471,7 +599,7 @@ def eval_results(
             metric_name=name,
             metric_value=value,
         )
-        for metric_type, name, value in _metric_entries(metrics)
+        for metric_type, name, value in metric_entries(metrics)
     ]
 
 
@@ -491,21 +619,25 @@ def model_index_entries(model_name: str, metrics: Mapping[str, Any], **kwargs: A
     return eval_results_to_model_index(model_name, results)
 
 
-def describe_dataset(dataset: str) -> tuple[str, str]:
-    """`(model-index dataset type, readable name)` of a dataset argument: a Hub dataset id is its own type and name;
-    a local folder written by `scripts/prepare_data.py` is described by its source (Fashion-MNIST: the Hub id
-    `zalando-datasets/fashion_mnist`), through the table of known sources in `hf_vqvae.hub`; any other folder by its
-    name."""
-    folder = Path(dataset)
-    if not folder.is_dir():
-        return dataset, dataset
-    info_path = folder / "dataset_info.json"
-    source = json.loads(info_path.read_text()).get("source") if info_path.exists() else None
-    if not source:
-        return folder.name, folder.name
-    from .hub import KNOWN_SOURCES  # deferred: hub imports the card machinery, and may import this module
+def weights_fingerprint(model_dir: str | Path) -> str | None:
+    """SHA-256 of a local model folder's `model.safetensors` (None when there is none): `scripts/evaluate.py`
+    records it beside its results, so a card built later uses them only for the weights they measured."""
+    path = Path(model_dir) / "model.safetensors"
+    if not path.is_file():
+        return None
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
-    known = KNOWN_SOURCES.get(source)
-    if not known:
-        return source, source
-    return known.get("hub_id") or known["name"], known["name"]
+
+def describe_dataset(dataset: str) -> tuple[str, str]:
+    """`(model-index dataset type, readable name)` of a dataset argument, as the cards describe it
+    (`hf_vqvae.hub.describe_dataset`): a Hub dataset id is its own type and name; a local folder written by
+    `scripts/prepare_data.py` is described by its source (Fashion-MNIST: the Hub id `zalando-datasets/fashion_mnist`);
+    any other folder by its name."""
+    from .hub import describe_dataset as describe  # deferred: hub imports this module
+
+    info = describe(dataset)
+    return info.model_index_type, info.name

@@ -32,6 +32,7 @@ from transformers import AutoModel
 from transformers.dynamic_module_utils import custom_object_save
 
 from .data.fashion_mnist import FASHION_MNIST_LABELS
+from .evaluation import EVAL_RESULTS_FILE, level_names, metric_entries, weights_fingerprint
 from .image_processing_vqvae import VQVAEImageProcessor
 from .modeling_generation import VQGenerationModel
 from .modeling_pixelsnail import PixelSNAILModel
@@ -80,16 +81,6 @@ KNOWN_SOURCES = {
         "class_names": None,
     },
 }
-# metrics.json key (after "eval/", per-level prefixes removed) -> (model-index type, readable name, digits).
-METRICS = {
-    "mse": ("mse", "Reconstruction MSE (pixels in [-1, 1])", 5),
-    "psnr": ("psnr", "PSNR (dB)", 2),
-    "perplexity": ("perplexity", "Codebook perplexity", 1),
-    "codebook_used": ("codebook_usage", "Fraction of the codebook used", 3),
-    "bits_per_dim": ("bits_per_dim", "Bits per image dimension", 4),
-    "bits_per_code": ("bits_per_code", "Bits per code", 4),
-    "nll_nats_per_code": ("nll", "Negative log-likelihood (nats per code)", 4),
-}
 _PRIOR_TRAINING_FIELDS = ("class_conditional", "code_column", "condition_column")
 # train_args.json fields shown in the card's training table, in this order (the prior's own ones last).
 TRAINING_FIELDS = (
@@ -136,13 +127,15 @@ class DatasetInfo:
 
 @dataclass
 class TrainingRun:
-    """A folder written by `scripts/train.py`: the final model, `metrics.json`, `train_args.json`, `images/`."""
+    """A folder written by `scripts/train.py`: the final model, `metrics.json`, `train_args.json`, `images/`, and
+    `eval_results.json` if `scripts/evaluate.py --output` measured the final weights (kept in `evaluation`)."""
 
     folder: Path
     metrics: dict[str, Any]
     train_args: dict[str, Any]
     codes_info: dict[str, Any] | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    evaluation: dict[str, Any] | None = None
 
     @classmethod
     def read(cls, folder: str | Path) -> TrainingRun:
@@ -158,13 +151,43 @@ class TrainingRun:
             path = folder / name
             return json.loads(path.read_text()) if path.exists() else None
 
+        evaluation = read_json(EVAL_RESULTS_FILE)
+        if evaluation is not None:
+            measured = (evaluation.get("evaluation") or {}).get("weights_sha256")
+            if measured is None or measured != weights_fingerprint(folder):
+                logger.warning(
+                    "%s: %s measured other weights than the model.safetensors there now; the card reports the "
+                    "end-of-training figures of metrics.json (rerun scripts/evaluate.py to refresh it)",
+                    folder,
+                    EVAL_RESULTS_FILE,
+                )
+                evaluation = None
         return cls(
             folder=folder,
             metrics=read_json("metrics.json"),
             train_args=read_json("train_args.json") or {},
             codes_info=read_json("codes_info.json"),
             config=read_json("config.json"),
+            evaluation=evaluation,
         )
+
+    @property
+    def card_metrics(self) -> dict[str, Any]:
+        """What the card reports: scripts/evaluate.py's figures of the final weights if there are any (the whole
+        split, SSIM, FID, the NLL bound), else the end-of-training evaluation of metrics.json."""
+        return self.evaluation["metrics"] if self.evaluation else self.metrics
+
+    @property
+    def measured(self) -> str:
+        """How the card's figures were measured, completing "Measured ... on N images"."""
+        return "by `scripts/evaluate.py`" if self.evaluation else "at the end of training"
+
+    @property
+    def evaluated_images(self) -> int | None:
+        """How many held-out images the card's figures cover (None: the whole split)."""
+        if self.evaluation:
+            return self.evaluation["metrics"].get("num_images")
+        return self.train_args.get("eval_samples")
 
     @property
     def model_type(self) -> str:
@@ -285,34 +308,15 @@ def template_path(kind: str) -> Path:
     return Path(str(resources.files("hf_vqvae") / "model_cards" / CARD_TEMPLATES[kind]))
 
 
-def _round(value: float, digits: int) -> float:
-    return float(round(value, digits))
-
-
-def _metric_rows(metrics: dict[str, Any], num_levels: int = 1, level_names: Sequence[str] = ()) -> list[dict]:
-    """`eval/*` entries of a metrics.json as table rows / model-index metrics, in METRICS order."""
-    rows = []
-    for key, (metric_type, name, digits) in METRICS.items():
-        candidates = [(f"eval/{key}", "")]
-        candidates += [
-            (f"eval/level{level}_{key}", f", {level_names[level] if level_names else level} level")
-            for level in range(num_levels)
-        ]
-        for metrics_key, suffix in candidates:
-            value = metrics.get(metrics_key)
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-                rows.append(
-                    {"key": metrics_key, "type": metric_type, "name": name + suffix, "value": _round(value, digits)}
-                )
-    return rows
+def _metric_rows(metrics: dict[str, Any]) -> list[dict]:
+    """The reportable `eval/*` entries of a metrics.json (levels of a hierarchy named top first) as card table rows
+    and model-index metrics: the same types, names and rounding as `scripts/evaluate.py`'s model-index."""
+    return [{"type": kind, "name": name, "value": value} for kind, name, value in metric_entries(metrics)]
 
 
 def _level_names(num_levels: int) -> list[str]:
-    if num_levels == 1:
-        return ["VQ-VAE"]
-    if num_levels == 2:
-        return ["top", "bottom"]
-    return ["top", *(f"middle {i}" for i in range(1, num_levels - 1)), "bottom"]
+    """Names of the levels in a card's tables: a lone level is the VQ-VAE."""
+    return level_names(num_levels) if num_levels > 1 else ["VQ-VAE"]
 
 
 def _architecture(config: dict[str, Any]) -> dict[str, Any]:
@@ -421,7 +425,8 @@ def render_model_card(
         run = runs["model"]
         context["prior_config_json"] = json.dumps(_architecture(config), indent=2)
         context["prior"] = config
-        context["metric_rows"] = _metric_rows(run.metrics)
+        context["metric_rows"] = _metric_rows(run.card_metrics)
+        context["measured"] = run.measured
         context["training_rows"] = _training_rows(run)
         context["codes_info"] = run.codes_info or {}
         context["vq_model"] = (run.codes_info or {}).get("vq_model")
@@ -440,7 +445,7 @@ def render_model_card(
         level_names = _level_names(len(context["levels"]))
         priors = []
         for index, (prior_run, prior_config) in enumerate(zip(prior_runs, config["prior_configs"])):
-            rows = _metric_rows(prior_run.metrics)
+            rows = _metric_rows(prior_run.card_metrics)
             if len(prior_runs) > 1:
                 for row in rows:
                     row["name"] = f"{row['name']}, {level_names[index]} prior"
@@ -450,6 +455,7 @@ def render_model_card(
                     "config_json": json.dumps(_architecture(prior_config), indent=2),
                     "config": prior_config,
                     "metric_rows": rows,
+                    "measured": prior_run.measured,
                     "training_rows": _training_rows(prior_run),
                 }
             )
@@ -514,8 +520,9 @@ def _vq_context(vq_config: dict[str, Any], run: TrainingRun) -> dict[str, Any]:
         "image_bits": size * size * channels * 8,
         "code_bits": round(code_bits),
         "compression": round(size * size * channels * 8 / code_bits, 1),
-        "metric_rows": _metric_rows(run.metrics, len(levels) if len(levels) > 1 else 0, names),
-        "eval_samples": run.train_args.get("eval_samples"),
+        "metric_rows": _metric_rows(run.card_metrics),
+        "measured": run.measured,
+        "eval_samples": run.evaluated_images,
     }
 
 

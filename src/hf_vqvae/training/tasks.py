@@ -23,8 +23,8 @@ from ..configuration_pixelsnail import PixelSNAILConfig
 from ..configuration_vqvae import VQVAEConfig
 from ..configuration_vqvae2 import VQVAE2Config
 from ..data import CodeCollator, ImageCollator, load_stream
+from ..evaluation import PriorNLLStats, ReconstructionStats, level_sizes
 from ..image_processing_vqvae import VQVAEImageProcessor
-from ..metrics.functional import codebook_fraction_used, codebook_perplexity, psnr_per_image
 from ..modeling_pixelsnail import PixelSNAILModel
 from ..modeling_vqvae import VQVAEModel
 from ..modeling_vqvae2 import VQVAE2Model
@@ -112,15 +112,10 @@ class ImageTask:
 
     @torch.no_grad()
     def evaluate(self, model, loader: DataLoader, accelerator, pictures: Path | None) -> dict[str, float]:
-        """MSE, PSNR (dB, [-1, 1] images, peak-to-peak 2) and per-level codebook usage over the eval split."""
+        """MSE, PSNR (dB, [-1, 1] images, peak-to-peak 2) and per-level codebook usage over the eval split, summed
+        over ranks. SSIM and the likelihood are left to `scripts/evaluate.py`: they would slow every evaluation."""
         model.eval()
-        levels = getattr(model.config, "num_levels", 1)
-        num_codes = model.config.num_embeddings
-        num_codes = list(num_codes) if isinstance(num_codes, (list, tuple)) else [num_codes] * levels
-        squared_error = torch.zeros((), dtype=torch.float64)
-        psnr_sum = torch.zeros((), dtype=torch.float64)
-        count = torch.zeros((), dtype=torch.float64)
-        histograms = [torch.zeros(k, dtype=torch.float64) for k in num_codes]
+        stats = ReconstructionStats(level_sizes(model.config), ssim=False, likelihood=False)
         first = None
         for batch in loader:
             pixels = batch["pixel_values"].to(accelerator.device)
@@ -128,32 +123,15 @@ class ImageTask:
                 continue
             out = model(pixel_values=pixels)
             reconstruction = out.reconstruction.float().clamp(-1, 1)
-            squared_error += (reconstruction - pixels).square().flatten(1).mean(1).double().sum().cpu()
-            psnr_sum += psnr_per_image(reconstruction, pixels).clamp_max(100.0).sum().cpu()
-            count += len(pixels)
-            codes = out.codes if isinstance(out.codes, (tuple, list)) else (out.codes,)
-            for histogram, level_codes, k in zip(histograms, codes, num_codes):
-                histogram += torch.bincount(level_codes.flatten().cpu(), minlength=k).double()
+            stats.update(pixels, reconstruction, out.codes)
             if first is None:
                 first = (pixels[:16].cpu(), reconstruction[:16].cpu())
-        totals = accelerator.reduce(
-            torch.cat([torch.stack([squared_error, psnr_sum, count]), *histograms]).to(accelerator.device), "sum"
-        ).cpu()
+        stats.load_state(accelerator.reduce(stats.state().to(accelerator.device), "sum").cpu())
         model.train()
-        images = max(float(totals[2]), 1.0)
-        metrics = {"eval/mse": float(totals[0]) / images, "eval/psnr": float(totals[1]) / images}
-        offset = 3
-        for level, k in enumerate(num_codes):
-            histogram = totals[offset : offset + k]
-            offset += k
-            prefix = "eval/" if levels == 1 else f"eval/level{level}_"
-            if histogram.sum() > 0:
-                metrics[prefix + "perplexity"] = codebook_perplexity(histogram)
-                metrics[prefix + "codebook_used"] = codebook_fraction_used(histogram)
         if pictures is not None and first is not None and accelerator.is_main_process:
             inputs, reconstructions = (self.processor.postprocess(x) for x in first)
             save_reconstruction_grid(inputs, reconstructions, pictures)
-        return metrics
+        return {f"eval/{key}": value for key, value in stats.compute().items()}
 
     def save(self, model, output_dir: Path) -> None:
         model.save_pretrained(output_dir)
@@ -234,29 +212,20 @@ class PriorTask:
 
     @torch.no_grad()
     def evaluate(self, model, loader: DataLoader, accelerator, pictures: Path | None) -> dict[str, float]:
-        """Bits per code, and bits per image dimension (this level's codes only) over the eval split."""
+        """Bits per code, and bits per image dimension (this level's codes only) over the eval split, summed over
+        ranks."""
         model.eval()
-        nll = torch.zeros((), dtype=torch.float64)
-        codes_seen = torch.zeros((), dtype=torch.float64)
-        images = torch.zeros((), dtype=torch.float64)
+        stats = PriorNLLStats(self.image_dims)
         first = None
         for batch in loader:
             inputs = self._inputs(batch, accelerator.device)
-            out = model(**inputs, labels=inputs["codes"])
-            nll += out.loss.double().cpu() * inputs["codes"].numel()
-            codes_seen += inputs["codes"].numel()
-            images += len(inputs["codes"])
+            stats.update(model(**inputs).logits, inputs["codes"])
             first = first or batch
-        totals = accelerator.reduce(torch.stack([nll, codes_seen, images]).to(accelerator.device), "sum").cpu()
+        stats.load_state(accelerator.reduce(stats.state().to(accelerator.device), "sum").cpu())
         model.train()
-        metrics = {
-            "eval/nll_nats_per_code": float(totals[0] / totals[1]),
-            "eval/bits_per_code": float(totals[0] / totals[1]) / math.log(2),
-            "eval/bits_per_dim": float(totals[0]) / (float(totals[2]) * self.image_dims * math.log(2)),
-        }
         if pictures is not None and first is not None and accelerator.is_main_process:
             self.save_samples(accelerator.unwrap_model(model), first, pictures)
-        return metrics
+        return {f"eval/{key}": value for key, value in stats.compute().items()}
 
     @torch.no_grad()
     def save_samples(self, prior, batch: dict[str, Any], path: Path, count: int = 16) -> Path | None:
