@@ -177,7 +177,7 @@ class Benchmark:
         self.work = args.work_dir.resolve()
         self.python = sys.executable
         self.results: dict[str, Any] = {
-            "command": "python benchmarks/quality.py " + shlex.join(sys.argv[1:]),
+            "command": shlex.join(["python", "benchmarks/quality.py", *sys.argv[1:]]),
             "budget": {},
             "machine": {
                 "processor": platform.processor() or platform.machine(),
@@ -477,17 +477,20 @@ def render_markdown(results: dict[str, Any]) -> str:
             "",
             f"## {entry['name']}, K = {CODEBOOK_SIZE}",
             "",
-            "Whole test split; MSE in the [-1, 1] pixel space; perplexity and codes used over all codes of the split.",
+            "Whole test split; MSE in the [-1, 1] pixel space; decoder bits: -log2 p(x|z) per dimension under a "
+            "discretised Gaussian around the reconstruction; perplexity and codes used over all codes of the split.",
             "",
-            "| variant | steps | MSE | PSNR (dB) | SSIM | perplexity | codes used | train wall (s) |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| variant | steps | MSE | PSNR (dB) | SSIM | decoder bits/dim | perplexity | codes used "
+            "| train wall (s) |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for variant, record in entry["variants"].items():
             m = record["metrics"]
             mark = " (best)" if entry.get("best") == variant else ""
             lines.append(
                 f"| {variant}{mark} | {record['steps']} | {_fmt(m['mse'])} | {_fmt(m['psnr'])} | {_fmt(m['ssim'])} "
-                f"| {_fmt(m['perplexity'])} | {m['codebook_used']:.1%} | {_fmt(record['train_wall_seconds'], 3)} |"
+                f"| {_fmt(m.get('reconstruction_bits_per_dim'))} | {_fmt(m['perplexity'])} | {m['codebook_used']:.1%} "
+                f"| {_fmt(record['train_wall_seconds'], 3)} |"
             )
         versus = entry.get("versus_baseline", {})
         if versus.get("variant") and versus["variant"] != BASELINE:
