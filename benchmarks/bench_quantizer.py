@@ -8,7 +8,7 @@ Compares, on the same z of shape (64, 64, 16, 16) and K = 512:
     (addmm with the ||e||^2 bias, and one plain matmul of augmented factors); the faster one is the floor.
     The blocked search hf_vqvae itself runs on CPU is reported too, as the floor of what remains.
 The three are timed interleaved (round-robin) so machine noise hits them alike; the table reports medians and the
-ratios. Writes benchmarks/results/quantizer.json and benchmarks/results/quantizer.md.
+ratios. Writes benchmarks/results/quantizer-threads<N>.json and .md (one pair per thread count).
 
     python benchmarks/bench_quantizer.py
 """
@@ -154,7 +154,8 @@ def main() -> None:
         result["vector_quantize_pytorch_over_hf_vqvae"] = medians["vector_quantize_pytorch"] / medians["hf_vqvae"]
 
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "quantizer.json").write_text(json.dumps(result, indent=2) + "\n")
+    name = f"quantizer-threads{args.threads}"
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [
         f"Quantizer forward + backward, EMA training mode, z {tuple(result['shape'])}, K = {args.codes}, "
         f"{args.threads} threads, median of {args.repeats} interleaved runs.",
@@ -173,7 +174,7 @@ def main() -> None:
     if "vector_quantize_pytorch_over_hf_vqvae" in result:
         speedup = result["vector_quantize_pytorch_over_hf_vqvae"]
         lines.append(f"hf_vqvae speed-up over vector-quantize-pytorch: **{speedup:.2f}x** (target >= 4x)")
-    (RESULTS / "quantizer.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

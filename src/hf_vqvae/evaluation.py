@@ -316,7 +316,7 @@ def evaluate_vq_model(
     of the histogram of every code the split produced: over the whole split, not averaged over batches.
     `reconstruction_bits_per_dim` is the decoder's `-log2 p(x | z)` per pixel value under a discretised Gaussian
     around the reconstruction, its one standard deviation (`reconstruction_sigma`) the best of a fixed grid on this
-    split: the distortion half of the VQ-VAE paper's likelihood bound (`evaluate_prior` adds the rate).
+    split: the distortion half of the VQ-VAE paper's likelihood bound (`scripts/evaluate.py` adds a prior's bits).
 
     Args:
         model: a `VQVAEModel` or `VQVAE2Model`; evaluated in eval mode (no EMA or restart updates) on its device.
