@@ -111,6 +111,13 @@ def test_reconstruction_module_accumulates_the_whole_set(photo_pair):
     result = metric.compute()
     assert result == pytest.approx({"mse": mse(noisy, clean), "psnr": psnr(noisy, clean), "ssim": ssim(noisy, clean)})
 
+    # The decoder's bits: the best sigma of the grid over the whole set, every image at once.
+    metric.add_batch(predictions=noisy, references=clean)
+    result = metric.compute(decoder_bits=True)
+    totals = [float(discretized_gaussian_nll(noisy, clean, sigma).sum()) for sigma in RECONSTRUCTION_SIGMAS]
+    assert result["reconstruction_bits_per_dim"] == pytest.approx(bits_per_dim(min(totals), noisy.size), rel=1e-9)
+    assert result["reconstruction_sigma"] == RECONSTRUCTION_SIGMAS[int(np.argmin(totals))]
+
 
 # --------------------------------------------------------------------------------------------------------------------
 # Codebook usage
@@ -168,6 +175,11 @@ def test_prior_nll_module():
     result = metric.compute(dims_per_image=3 * 16 * 16)
     assert result == pytest.approx({"nats_per_code": math.log(512), "bits_per_code": 9.0, "bits_per_dim": 0.1875})
     assert set(metric.compute(predictions=[nats], references=[16])) == {"nats_per_code", "bits_per_code"}
+    # The VQ-VAE paper's bound: the codes' bits per dimension plus the decoder's, on the same images.
+    bound = metric.compute(predictions=[nats], references=[16], dims_per_image=3 * 16 * 16, decoder_bits_per_dim=4.5)
+    assert bound["nll_bound_bits_per_dim"] == pytest.approx(0.1875 + 4.5)
+    with pytest.raises(ValueError, match="needs dims_per_image"):
+        metric.compute(predictions=[nats], references=[16], decoder_bits_per_dim=4.5)
 
 
 # --------------------------------------------------------------------------------------------------------------------

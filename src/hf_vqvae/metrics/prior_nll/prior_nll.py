@@ -22,8 +22,11 @@ position, in nats) times the number of positions):
 - `bits_per_dim` (only with `dims_per_image`): NLL of the codes in bits divided by the number of *pixel* dimensions
   of the images they encode, N * C * H * W; e.g. 3 * 32 * 32 per CIFAR-10 image whatever the latent size. This is
   how the VQ-VAE and VQ-VAE-2 papers put prior NLL on the scale of the data. For VQ-VAE-2 give each image's NLL
-  summed over all levels and the number of codes summed over all levels. It is the rate part only: a bound on the
-  image likelihood would add the decoder's -log p(x|z) per pixel dimension, which this module does not see.
+  summed over all levels and the number of codes summed over all levels. It is the rate part only.
+- `nll_bound_bits_per_dim` (only with `dims_per_image` and `decoder_bits_per_dim`): the VQ-VAE paper's bound on the
+  images' NLL, `bits_per_dim` plus the decoder's -log2 p(x|z) per pixel dimension on the same images (the
+  `reconstruction` module's `reconstruction_bits_per_dim`). Unlike bits per code it compares priors over different
+  codebooks: a codebook that uses few codes is cheap to model and pays in decoder bits.
 """
 
 _KWARGS_DESCRIPTION = """
@@ -31,8 +34,10 @@ Args:
     predictions: float array (N,): each image's NLL of its codes in nats, summed over code positions (and levels).
     references: int array (N,): each image's number of codes (h * w, summed over levels).
     dims_per_image (`int`, optional): pixel dimensions per image, C * H * W; adds `bits_per_dim`.
+    decoder_bits_per_dim (`float`, optional): the VQ model's -log2 p(x|z) per pixel dimension on the same images;
+        with `dims_per_image`, adds `nll_bound_bits_per_dim`.
 Returns:
-    dict with `nats_per_code`, `bits_per_code` and, with `dims_per_image`, `bits_per_dim`.
+    dict with `nats_per_code`, `bits_per_code` and, with `dims_per_image`, `bits_per_dim` (and the bound).
 Examples:
     >>> from hf_vqvae.metrics import load_metric
     >>> metric = load_metric("prior_nll")
@@ -63,7 +68,13 @@ class PriorNll(evaluate.Metric):
             ),
         )
 
-    def _compute(self, predictions, references, dims_per_image: int | None = None) -> dict[str, float]:
+    def _compute(
+        self,
+        predictions,
+        references,
+        dims_per_image: int | None = None,
+        decoder_bits_per_dim: float | None = None,
+    ) -> dict[str, float]:
         total_nats = float(np.sum(predictions, dtype=np.float64))
         num_codes = int(np.sum(references, dtype=np.int64))
         result = {
@@ -72,4 +83,8 @@ class PriorNll(evaluate.Metric):
         }
         if dims_per_image is not None:
             result["bits_per_dim"] = functional.bits_per_dim(total_nats, len(predictions) * int(dims_per_image))
+            if decoder_bits_per_dim is not None:
+                result["nll_bound_bits_per_dim"] = result["bits_per_dim"] + float(decoder_bits_per_dim)
+        elif decoder_bits_per_dim is not None:
+            raise ValueError("decoder_bits_per_dim needs dims_per_image: the bound is per pixel dimension")
         return result

@@ -21,6 +21,10 @@ Reconstruction metrics for images in [-1, 1], channels first (N, C, H, W):
 - `ssim`: mean over images of SSIM (Wang et al. 2004): 11x11 Gaussian window, sigma 1.5, K1 = 0.01, K2 = 0.03,
   data range 2.0, population moments, valid positions only, computed per channel and averaged (as scikit-image's
   `structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=2.0)`).
+- `reconstruction_bits_per_dim` (with `decoder_bits=True`): the decoder's -log2 p(x|z) per pixel value, under
+  Gaussians around the predictions discretised to the 256 levels of 8-bit images, with the one standard deviation
+  (`reconstruction_sigma`) that fits the set best on a fixed 2**(1/4) grid; the `prior_nll` module adds a prior's
+  bits to it for the VQ-VAE paper's image NLL bound.
 """
 
 _KWARGS_DESCRIPTION = """
@@ -28,8 +32,9 @@ Args:
     predictions: reconstructed images, float array (N, C, H, W) in [-1, 1]; H, W >= 11 for SSIM.
     references: original images, same shape.
     data_range (`float`, default 2.0): peak-to-peak range of the pixel values.
+    decoder_bits (`bool`, default False): also `reconstruction_bits_per_dim` and `reconstruction_sigma`.
 Returns:
-    dict with `mse`, `psnr` (dB) and `ssim` (floats).
+    dict with `mse`, `psnr` (dB) and `ssim` (floats), and the decoder bits if asked for.
 Examples:
     >>> from hf_vqvae.metrics import load_metric
     >>> metric = load_metric("reconstruction")
@@ -59,12 +64,24 @@ class Reconstruction(evaluate.Metric):
             features=datasets.Features({"predictions": _IMAGE, "references": _IMAGE}),
         )
 
-    def _compute(self, predictions, references, data_range: float = functional.DEFAULT_DATA_RANGE) -> dict[str, float]:
+    def _compute(
+        self,
+        predictions,
+        references,
+        data_range: float = functional.DEFAULT_DATA_RANGE,
+        decoder_bits: bool = False,
+    ) -> dict[str, float]:
         # Rows come back from the Arrow cache as nested lists: (N, C, H, W) float32.
         predictions = np.asarray(predictions, dtype=np.float32)
         references = np.asarray(references, dtype=np.float32)
-        return {
+        result = {
             "mse": functional.mse(predictions, references),
             "psnr": functional.psnr(predictions, references, data_range=data_range),
             "ssim": functional.ssim(predictions, references, data_range=data_range),
         }
+        if decoder_bits:
+            nll = functional.discretized_gaussian_nll_sweep(predictions, references)
+            best = int(nll.argmin())
+            result["reconstruction_bits_per_dim"] = functional.bits_per_dim(float(nll[best]), predictions.size)
+            result["reconstruction_sigma"] = functional.RECONSTRUCTION_SIGMAS[best]
+        return result
