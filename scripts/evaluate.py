@@ -13,10 +13,12 @@ the model-index entries a Hub model card carries.
 * PixelSNAIL prior on a code dataset from `scripts/extract_codes.py`: bits per code and bits per image dimension;
   with `--fid_samples N`, the FID of N generated images (codes sampled by the prior, decoded by the VQ model named in
   the prior's `codes_info.json`) against the first N images of the split of the image dataset the codes came from.
-  For the prior of a one-level VQ-VAE, also `nll_bound_bits_per_dim`: the VQ-VAE paper's bound on the images' NLL,
-  `-log2 p(z) - log2 p(x | z)` per pixel dimension (the prior's bits plus the VQ model's decoder bits on the same
-  images; conditional on the class for a class-conditional prior). Unlike bits per code it compares priors over
-  different codebooks: a codebook that uses few codes is cheap to model but pays in decoder bits.
+  For the prior of a one-level VQ-VAE, and for any prior of a VQ-VAE-2 given the chain of every level's prior
+  (`--sampling_priors TOP BOTTOM`), also `nll_bound_bits_per_dim`: the VQ-VAE paper's bound on the images' NLL,
+  `-log2 p(z) - log2 p(x | z)` per pixel dimension (the priors' bits, `all_levels_bits_per_dim` for a hierarchy,
+  plus the VQ model's decoder bits on the same images; conditional on the class for a class-conditional prior).
+  Unlike bits per code it compares priors over different codebooks: a codebook that uses few codes is cheap to model
+  but pays in decoder bits.
 
 Output JSON: `{"metrics": {...}, "model_index": [...], "evaluation": {...}}`; `model_index` is what goes under
 `model-index:` in a card's metadata (`huggingface_hub.eval_results_to_model_index`). Written as
@@ -114,26 +116,50 @@ def evaluate_vq(args, model) -> tuple[dict, dict]:
     return metrics, {"task": "reconstruction", "dataset_type": dataset_type, "dataset_name": dataset_name}
 
 
-def evaluate_pixelsnail(args, prior, device: str) -> tuple[dict, dict]:
-    data_info = load_codes_info(args.dataset)
+def _prior_columns(source: str) -> tuple[str | None, str | None]:
+    """(code column, condition column) a prior was trained on, from the codes_info.json train.py saved with it."""
     try:
-        prior_info = load_codes_info(args.model_name_or_path, repo_type="model").get("prior") or {}
+        info = load_codes_info(source, repo_type="model").get("prior") or {}
     except OSError:  # a prior saved without codes_info.json: the columns must come from the command line
-        prior_info = {}
-    code_column = args.code_column or prior_info.get("code_column") or "codes"
-    condition_column = args.condition_column or prior_info.get("condition_column")
+        info = {}
+    return info.get("code_column"), info.get("condition_column")
+
+
+def score_prior(args, prior, data_info: dict, code_column: str, condition_column: str | None) -> dict:
+    """`evaluate_prior` of `prior` on one level's codes (`code_column`) of the split."""
     label_column = data_info.get("label_column") if prior.config.num_classes else None
     loader = code_loader(
         args.dataset, args.split, code_column, condition_column, label_column, args.batch_size, args.num_workers
     )
     image_dims = math.prod(data_info["image_shape"])
-    metrics = evaluate_prior(prior, loader, image_dims, max_samples=args.max_samples, progress=not args.no_progress)
+    return evaluate_prior(prior, loader, image_dims, max_samples=args.max_samples, progress=not args.no_progress)
+
+
+def evaluate_pixelsnail(args, prior, device: str) -> tuple[dict, dict]:
+    data_info = load_codes_info(args.dataset)
+    saved_code_column, saved_condition_column = _prior_columns(args.model_name_or_path)
+    code_column = args.code_column or saved_code_column or "codes"
+    condition_column = args.condition_column or saved_condition_column
+    metrics = score_prior(args, prior, data_info, code_column, condition_column)
+    chain = (
+        [PixelSNAILModel.from_pretrained(path).to(device).eval() for path in args.sampling_priors]
+        if args.sampling_priors
+        else [prior]
+    )
 
     # The codes describe images of the source dataset: name that one in the model-index.
     image_dataset = args.fid_dataset or data_info.get("source_dataset") or args.dataset
     dataset_type, dataset_name = describe_dataset(image_dataset)
-    one_level = len(data_info.get("levels", [])) == 1 and prior.config.condition_num_embeddings is None
-    nll_bound = one_level and not args.no_nll_bound
+    # The image NLL bound needs a prior for every level: this one for a one-level VQ-VAE, the chain of
+    # --sampling_priors (top first) for a hierarchy.
+    num_levels = len(data_info.get("levels", []))
+    if num_levels == 1 and prior.config.condition_num_embeddings is None:
+        bound_priors = []  # this prior's own bits, already measured
+    elif args.sampling_priors and len(args.sampling_priors) == num_levels > 1:
+        bound_priors = list(zip(args.sampling_priors, chain))
+    else:
+        bound_priors = None
+    nll_bound = bound_priors is not None and not args.no_nll_bound
     if not (args.fid_samples or nll_bound):
         return metrics, {"task": "prior", "dataset_type": dataset_type, "dataset_name": dataset_name}
     if not args.fid_dataset and _missing_local_path(image_dataset):
@@ -161,15 +187,19 @@ def evaluate_pixelsnail(args, prior, device: str) -> tuple[dict, dict]:
                 f"the image split has {decoder['num_images']} usable images but the code split "
                 f"{metrics['num_images']} code maps: the bound needs both of the same images (--no_nll_bound skips it)"
             )
+        code_bits = metrics["bits_per_dim"]
+        if bound_priors:  # every level of a hierarchy: the sum of the chain's bits, each prior on its own level
+            code_bits = 0.0
+            for path, level_prior in bound_priors:
+                level_column, level_condition = _prior_columns(path)
+                if level_column is None:
+                    raise SystemExit(f"{path} has no codes_info.json naming its code level: pass --no_nll_bound")
+                code_bits += score_prior(args, level_prior, data_info, level_column, level_condition)["bits_per_dim"]
+            metrics["all_levels_bits_per_dim"] = code_bits
         metrics["reconstruction_bits_per_dim"] = decoder["reconstruction_bits_per_dim"]
         metrics["reconstruction_sigma"] = decoder["reconstruction_sigma"]
-        metrics["nll_bound_bits_per_dim"] = metrics["bits_per_dim"] + decoder["reconstruction_bits_per_dim"]
+        metrics["nll_bound_bits_per_dim"] = code_bits + decoder["reconstruction_bits_per_dim"]
     if args.fid_samples:
-        priors = (
-            [PixelSNAILModel.from_pretrained(path).to(device).eval() for path in args.sampling_priors]
-            if args.sampling_priors
-            else [prior]
-        )
         references, labels = load_images(
             images(args.fid_split or args.split), args.fid_samples, progress=not args.no_progress
         )
@@ -177,7 +207,7 @@ def evaluate_pixelsnail(args, prior, device: str) -> tuple[dict, dict]:
             raise SystemExit(f"--fid_samples {args.fid_samples}: the split has only {len(references)} images")
         start = time.perf_counter()
         metrics["fid"], _ = prior_fid(
-            priors,
+            chain,
             vq_model,
             references,
             reference_labels=labels,

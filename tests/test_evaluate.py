@@ -19,7 +19,7 @@ from huggingface_hub import ModelCard, ModelCardData
 from huggingface_hub.repocard_data import eval_results_to_model_index, model_index_to_eval_results
 from transformers import AutoModel
 
-from hf_vqvae import PixelSNAILConfig, PixelSNAILModel, VQVAEImageProcessor
+from hf_vqvae import PixelSNAILConfig, PixelSNAILModel, VQVAE2Config, VQVAE2Model, VQVAEImageProcessor
 from hf_vqvae.evaluation import PriorNLLStats, ReconstructionStats, generate_images, model_index_entries
 from hf_vqvae.metrics import (
     bits_per_code,
@@ -125,13 +125,7 @@ def test_vqvae_metrics_equal_an_independent_computation(trained_vqvae, fashion_m
 def test_prior_bits_and_fid_equal_an_independent_computation(trained_vqvae, fashion_mnist, tmp_path, monkeypatch):
     # The real extraction script, in this process: a subprocess would spend seconds importing the stack again.
     codes_dir = tmp_path / "codes"
-    monkeypatch.setattr(
-        sys, "argv",
-        ["extract_codes.py", "--model_name_or_path", str(trained_vqvae), "--dataset", str(fashion_mnist),
-         "--output_dir", str(codes_dir), "--splits", "test", "--num_workers", "0"],
-    )  # fmt: skip
-    load_script("extract_codes").main()
-    info = json.loads((codes_dir / CODES_INFO).read_text())
+    info = extract_codes(trained_vqvae, fashion_mnist, codes_dir, monkeypatch)
     # A small class-conditional prior, saved as scripts/train.py saves one (with the codes' codes_info.json).
     torch.manual_seed(0)
     prior = PixelSNAILModel(
@@ -185,6 +179,63 @@ def test_prior_bits_and_fid_equal_an_independent_computation(trained_vqvae, fash
         "bits_per_code", "bits_per_dim", "reconstruction_bits_per_dim", "nll_bound_bits_per_dim", "nll", "fid"
     ]  # fmt: skip
     assert_model_index_round_trips(result["model_index"], "prior")
+
+
+def extract_codes(model_dir: Path, dataset: Path, output_dir: Path, monkeypatch) -> dict:
+    """scripts/extract_codes.py on the test split, in this process; returns the codes' codes_info.json."""
+    monkeypatch.setattr(
+        sys, "argv",
+        ["extract_codes.py", "--model_name_or_path", str(model_dir), "--dataset", str(dataset),
+         "--output_dir", str(output_dir), "--splits", "test", "--num_workers", "0"],
+    )  # fmt: skip
+    load_script("extract_codes").main()
+    return json.loads((output_dir / CODES_INFO).read_text())
+
+
+def test_nll_bound_of_a_hierarchy_counts_every_level(fashion_mnist, tmp_path, monkeypatch):
+    # A VQ-VAE-2 (top 7x7, bottom 14x14) and a prior per level, untrained: the bound is a sum whatever the weights.
+    torch.manual_seed(0)
+    vq2 = VQVAE2Model(VQVAE2Config(in_channels=1, image_size=28, hidden_channels=16, residual_channels=8,
+                                   downsample_factors=[4, 2], num_embeddings=16, embedding_dim=8)).eval()  # fmt: skip
+    vq_dir = tmp_path / "vqvae2"
+    vq2.save_pretrained(vq_dir)
+    VQVAEImageProcessor.for_model_size(28, 1).save_pretrained(vq_dir)
+    codes_dir = tmp_path / "codes"
+    info = extract_codes(vq_dir, fashion_mnist, codes_dir, monkeypatch)
+    small = {"hidden_channels": 16, "num_stages": 1, "num_residual_blocks": 1, "kernel_size": 3, "num_embeddings": 16}
+    top = PixelSNAILModel(PixelSNAILConfig(latent_height=7, latent_width=7, num_attention_heads=2, **small)).eval()
+    bottom = PixelSNAILModel(
+        PixelSNAILConfig(latent_height=14, latent_width=14, attention=False, condition_num_embeddings=16,
+                         condition_height=7, condition_width=7, num_condition_blocks=1, **small)
+    ).eval()  # fmt: skip
+    top_dir, bottom_dir = tmp_path / "top", tmp_path / "bottom"
+    for prior, folder, columns in (
+        (top, top_dir, {"code_column": "codes_0"}),
+        (bottom, bottom_dir, {"code_column": "codes_1", "condition_column": "codes_0"}),
+    ):
+        prior.save_pretrained(folder)
+        (folder / CODES_INFO).write_text(json.dumps({**info, "prior": columns}))  # as scripts/train.py saves it
+
+    result = load_script("evaluate").main(
+        ["--model_name_or_path", str(bottom_dir), "--dataset", str(codes_dir), "--sampling_priors", str(top_dir),
+         str(bottom_dir), "--batch_size", str(BATCH_SIZE), "--no_progress"]
+    )  # fmt: skip
+    metrics = result["metrics"]
+
+    rows = load_dataset(str(codes_dir), split="test").with_format("torch")[:]
+    codes_top, codes_bottom = rows["codes_0"].long(), rows["codes_1"].long()
+    images = load_dataset(str(fashion_mnist), split="test")
+    pixels = VQVAEImageProcessor.for_model_size(28, 1)(list(images["image"]), return_tensors="pt").pixel_values
+    with torch.no_grad():
+        top_nll = float(code_nll(top(codes_top).logits.double(), codes_top).sum())
+        bottom_logits = bottom(codes_bottom, condition=codes_top).logits
+        bottom_nll = float(code_nll(bottom_logits.double(), codes_bottom).sum())
+        reconstruction = vq2(pixel_values=pixels).reconstruction.clamp(-1, 1)
+    dims = len(pixels) * 28 * 28
+    assert metrics["bits_per_dim"] == pytest.approx(bits_per_dim(bottom_nll, dims), rel=1e-6)  # this prior's level
+    assert metrics["all_levels_bits_per_dim"] == pytest.approx(bits_per_dim(top_nll + bottom_nll, dims), rel=1e-6)
+    expected = bits_per_dim(top_nll + bottom_nll, dims) + decoder_bits_per_dim(reconstruction, pixels)
+    assert metrics["nll_bound_bits_per_dim"] == pytest.approx(expected, rel=1e-6)
 
 
 def test_model_index_names_each_level_of_a_hierarchy():

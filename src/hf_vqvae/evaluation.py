@@ -88,6 +88,7 @@ METRIC_INFO: dict[str, tuple[str, str]] = {
     "codebook_used": ("codebook_usage", "Fraction of the codebook used"),
     "bits_per_code": ("bits_per_code", "Bits per code"),
     "bits_per_dim": ("bits_per_dim", "Bits per image dimension"),
+    "all_levels_bits_per_dim": ("all_levels_bits_per_dim", "Bits per image dimension, codes of every level"),
     "reconstruction_bits_per_dim": ("reconstruction_bits_per_dim", "Decoder NLL, bits per image dimension"),
     "nll_bound_bits_per_dim": ("nll_bound_bits_per_dim", "Image NLL bound, bits per image dimension (VQ-VAE paper)"),
     "nll_nats_per_code": ("nll", "Negative log-likelihood (nats per code)"),
