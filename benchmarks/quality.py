@@ -243,19 +243,20 @@ class Benchmark:
         entry["prepare_command"] = shown(command)
         return folder
 
-    def train_vq(self, dataset: str, data_dir: Path, variant: str, steps: int) -> dict[str, Any]:
-        run_dir = self.work / f"steps{steps}" / dataset / variant
-        settings = self.demo["vqvae"]
+    def train(self, stage: str, run_dir: Path, dataset: Path, model_config: dict[str, Any], steps: int):
+        """scripts/train.py with the demo's settings of `stage` ("vqvae" or "prior") for `steps` optimizer steps,
+        or the run already in `run_dir`. Returns its record (wall time, command, steps) and the command."""
+        settings = self.demo[stage]
         command = [self.python, str(SCRIPTS / "train.py")] + train_arguments(
             {k: v for k, v in settings.items() if k != "model_config"},
-            model="vqvae",
-            dataset=str(data_dir),
+            model="vqvae" if stage == "vqvae" else "pixelsnail",
+            dataset=str(dataset),
             output_dir=str(run_dir),
-            model_config=self.vq_model_config(dataset, variant),
+            model_config=model_config,
             max_train_steps=steps,
             eval_steps=steps,
             checkpointing_steps=steps,
-            eval_samples=256,  # train.py's own end-of-run evaluation; the figures come from evaluate.py below
+            eval_samples=256,  # train.py's own end-of-run evaluation; the figures come from evaluate.py
             report_to="none",
             seed=self.args.seed,
         )
@@ -264,13 +265,17 @@ class Benchmark:
             seconds = run(command, run_dir / "train.log", self.args.threads)
             record = {"train_wall_seconds": seconds}
             (run_dir / "bench_train.json").write_text(json.dumps(record))
-        saved = json.loads((run_dir / "config.json").read_text())
         record.update(
-            run_dir=str(run_dir),
             train_command=shown(command),
             steps=json.loads((run_dir / "metrics.json").read_text())["train/steps"],
-            quantizer={key: saved.get(key) for key in QUANTIZER_KEYS},
         )
+        return record
+
+    def train_vq(self, dataset: str, data_dir: Path, variant: str, steps: int) -> dict[str, Any]:
+        run_dir = self.work / f"steps{steps}" / dataset / variant
+        record = self.train("vqvae", run_dir, data_dir, self.vq_model_config(dataset, variant), steps)
+        saved = json.loads((run_dir / "config.json").read_text())
+        record.update(run_dir=str(run_dir), quantizer={key: saved.get(key) for key in QUANTIZER_KEYS})
         return record
 
     def evaluate(
@@ -301,32 +306,12 @@ class Benchmark:
         if not (codes_dir / "codes_info.json").exists():
             extract_seconds = run(extract, vq_dir / "extract.log", self.args.threads)
         prior_dir = vq_dir / f"prior-steps{steps}"
-        settings = self.demo["prior"]
-        command = [self.python, str(SCRIPTS / "train.py")] + train_arguments(
-            {k: v for k, v in settings.items() if k != "model_config"},
-            model="pixelsnail",
-            dataset=str(codes_dir),
-            output_dir=str(prior_dir),
-            model_config=settings["model_config"],
-            max_train_steps=steps,
-            eval_steps=steps,
-            checkpointing_steps=steps,
-            eval_samples=256,
-            report_to="none",
-            seed=self.args.seed,
-        )
-        record = self._cached(prior_dir / "bench_train.json")
-        if record is None or not (prior_dir / "model.safetensors").exists():
-            seconds = run(command, prior_dir / "train.log", self.args.threads)
-            record = {"train_wall_seconds": seconds}
-            (prior_dir / "bench_train.json").write_text(json.dumps(record))
+        record = self.train("prior", prior_dir, codes_dir, self.demo["prior"]["model_config"], steps)
         record.update(
             vq_model=str(vq_dir),
             codes_of=name,
             extract_command=shown(extract),
             extract_wall_seconds=extract_seconds,
-            train_command=shown(command),
-            steps=json.loads((prior_dir / "metrics.json").read_text())["train/steps"],
         )
         fid = ["--fid_samples", str(self.args.fid_samples), "--seed", str(self.args.seed)]
         required = PRIOR_CODE_FIGURES + PRIOR_FIGURES if self.args.fid_samples else PRIOR_CODE_FIGURES

@@ -141,11 +141,11 @@ def evaluate_pixelsnail(args, prior, device: str) -> tuple[dict, dict]:
     code_column = args.code_column or saved_code_column or "codes"
     condition_column = args.condition_column or saved_condition_column
     metrics = score_prior(args, prior, data_info, code_column, condition_column)
-    chain = (
-        [PixelSNAILModel.from_pretrained(path).to(device).eval() for path in args.sampling_priors]
-        if args.sampling_priors
-        else [prior]
-    )
+    # The evaluated prior is used as it is where the chain names it again.
+    chain = [
+        prior if path == args.model_name_or_path else PixelSNAILModel.from_pretrained(path).to(device).eval()
+        for path in args.sampling_priors or [args.model_name_or_path]
+    ]
 
     # The codes describe images of the source dataset: name that one in the model-index.
     image_dataset = args.fid_dataset or data_info.get("source_dataset") or args.dataset
@@ -191,6 +191,9 @@ def evaluate_pixelsnail(args, prior, device: str) -> tuple[dict, dict]:
         if bound_priors:  # every level of a hierarchy: the sum of the chain's bits, each prior on its own level
             code_bits = 0.0
             for path, level_prior in bound_priors:
+                if level_prior is prior:  # scored above
+                    code_bits += metrics["bits_per_dim"]
+                    continue
                 level_column, level_condition = _prior_columns(path)
                 if level_column is None:
                     raise SystemExit(f"{path} has no codes_info.json naming its code level: pass --no_nll_bound")

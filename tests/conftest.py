@@ -124,3 +124,17 @@ def assert_state_dicts_bitwise_equal(expected: dict[str, torch.Tensor], actual: 
         other = actual[key]
         assert tensor.dtype == other.dtype and tensor.shape == other.shape, key
         assert torch.equal(tensor.cpu(), other.cpu()), f"{key} differs after the round trip"
+
+
+def assert_checkpointing_keeps_gradients(model_class, config, pixels: torch.Tensor) -> None:
+    """Activation checkpointing recomputes the forward in the backward pass: the gradients must not change."""
+    plain = model_class(config)
+    checkpointed = model_class(config)
+    checkpointed.load_state_dict(plain.state_dict())
+    checkpointed.activation_checkpointing_enable()
+    assert checkpointed.is_activation_checkpointing
+    plain(pixels).loss.backward()
+    checkpointed(pixels).loss.backward()
+    for (name, a), (_, b) in zip(plain.named_parameters(), checkpointed.named_parameters()):
+        if a.grad is not None:
+            torch.testing.assert_close(a.grad, b.grad, msg=name)

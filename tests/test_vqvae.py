@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import assert_checkpointing_keeps_gradients
 
 from hf_vqvae import VQVAEConfig, VQVAEModel
 from hf_vqvae.data import photo_crop_tensor
@@ -68,16 +69,7 @@ def test_gradient_checkpointing_gives_the_same_gradients():
     torch.manual_seed(0)
     pixels = torch.rand(2, 3, 32, 32) * 2 - 1
     config = small_config(kmeans_init=False, dead_code_threshold=0.0)
-    plain = VQVAEModel(config)
-    checkpointed = VQVAEModel(config)
-    checkpointed.load_state_dict(plain.state_dict())
-    checkpointed.activation_checkpointing_enable()
-    assert checkpointed.is_activation_checkpointing
-    plain(pixels).loss.backward()
-    checkpointed(pixels).loss.backward()
-    for (name, a), (_, b) in zip(plain.named_parameters(), checkpointed.named_parameters()):
-        if a.grad is not None:
-            torch.testing.assert_close(a.grad, b.grad, msg=name)
+    assert_checkpointing_keeps_gradients(VQVAEModel, config, pixels)
 
 
 def test_learns_on_real_photo_crops():

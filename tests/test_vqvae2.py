@@ -8,7 +8,12 @@ import json
 
 import pytest
 import torch
-from conftest import assert_state_dicts_bitwise_equal, place_in_hub_cache, run_without_hf_vqvae
+from conftest import (
+    assert_checkpointing_keeps_gradients,
+    assert_state_dicts_bitwise_equal,
+    place_in_hub_cache,
+    run_without_hf_vqvae,
+)
 from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoImageProcessor, AutoModel
 
@@ -182,16 +187,7 @@ def test_gradient_checkpointing_gives_the_same_gradients():
     torch.manual_seed(0)
     pixels = random_pixels(2, 32)
     config = small_config(image_size=32, kmeans_init=False, dead_code_threshold=0.0)
-    plain = VQVAE2Model(config)
-    checkpointed = VQVAE2Model(config)
-    checkpointed.load_state_dict(plain.state_dict())
-    checkpointed.activation_checkpointing_enable()
-    assert checkpointed.is_activation_checkpointing
-    plain(pixels).loss.backward()
-    checkpointed(pixels).loss.backward()
-    for (name, a), (_, b) in zip(plain.named_parameters(), checkpointed.named_parameters()):
-        if a.grad is not None:
-            torch.testing.assert_close(a.grad, b.grad, msg=name)
+    assert_checkpointing_keeps_gradients(VQVAE2Model, config, pixels)
 
 
 @pytest.mark.slow

@@ -5,6 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
+# The keys a model config forwards to `VectorQuantizer` (`VectorQuantizer.from_config`); they keep the same names in
+# all three configs.
+QUANTIZER_CONFIG_KEYS = (
+    "num_embeddings",
+    "embedding_dim",
+    "commitment_cost",
+    "decay",
+    "epsilon",
+    "kmeans_init",
+    "kmeans_iters",
+    "dead_code_threshold",
+    "usage_window",
+)
+
 
 def check_positive_int(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
@@ -24,7 +38,7 @@ def check_power_of_two(name: str, value: Any, *, minimum: int = 1) -> None:
 
 
 def check_quantizer_fields(config: Any) -> None:
-    """The `VectorQuantizer` fields every model config carries (see `quantizer.QUANTIZER_CONFIG_KEYS`)."""
+    """The `VectorQuantizer` fields every model config carries (`QUANTIZER_CONFIG_KEYS`)."""
     check_positive_int("num_embeddings", config.num_embeddings)
     check_positive_int("embedding_dim", config.embedding_dim)
     check_range("commitment_cost", config.commitment_cost, 0.0, float("inf"))
@@ -36,3 +50,14 @@ def check_quantizer_fields(config: Any) -> None:
         check_positive_int("kmeans_iters", config.kmeans_iters)
     check_range("dead_code_threshold", config.dead_code_threshold, 0.0, float("inf"))
     check_positive_int("usage_window", config.usage_window)
+
+
+def check_autoencoder_fields(config: Any) -> None:
+    """The encoder / decoder fields the VQ-VAE and VQ-VAE-2 configs share."""
+    check_positive_int("in_channels", config.in_channels)
+    check_positive_int("image_size", config.image_size)
+    check_positive_int("hidden_channels", config.hidden_channels)
+    check_positive_int("residual_channels", config.residual_channels)
+    blocks = config.num_residual_blocks
+    if not isinstance(blocks, int) or blocks < 0:
+        raise ValueError(f"`num_residual_blocks` must be an integer >= 0, got {blocks!r}")

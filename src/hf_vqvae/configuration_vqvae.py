@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from transformers import PreTrainedConfig
 
-from .config_validation import check_positive_int, check_power_of_two, check_quantizer_fields
+from .config_validation import check_autoencoder_fields, check_power_of_two, check_quantizer_fields
 
 
 class VQVAEConfig(PreTrainedConfig):
@@ -60,12 +60,7 @@ class VQVAEConfig(PreTrainedConfig):
     usage_window: int = 100
 
     def __post_init__(self, **kwargs):
-        check_positive_int("in_channels", self.in_channels)
-        check_positive_int("image_size", self.image_size)
-        check_positive_int("hidden_channels", self.hidden_channels)
-        check_positive_int("residual_channels", self.residual_channels)
-        if not isinstance(self.num_residual_blocks, int) or self.num_residual_blocks < 0:
-            raise ValueError(f"`num_residual_blocks` must be an integer >= 0, got {self.num_residual_blocks!r}")
+        check_autoencoder_fields(self)
         check_power_of_two("downsample_factor", self.downsample_factor, minimum=2)
         if self.image_size % self.downsample_factor:
             raise ValueError(

@@ -6,17 +6,17 @@ from types import SimpleNamespace
 
 from transformers import PreTrainedConfig
 
-from .config_validation import check_positive_int, check_power_of_two, check_quantizer_fields
+from .config_validation import (
+    QUANTIZER_CONFIG_KEYS,
+    check_autoencoder_fields,
+    check_positive_int,
+    check_power_of_two,
+    check_quantizer_fields,
+)
 
-# `quantizer.QUANTIZER_CONFIG_KEYS` less the two that may be per-level lists here.
-_SHARED_QUANTIZER_FIELDS = (
-    "commitment_cost",
-    "decay",
-    "epsilon",
-    "kmeans_init",
-    "kmeans_iters",
-    "dead_code_threshold",
-    "usage_window",
+# The quantizer fields shared by all levels: all but K and D, which may be per-level lists here.
+_SHARED_QUANTIZER_FIELDS = tuple(
+    key for key in QUANTIZER_CONFIG_KEYS if key not in {"num_embeddings", "embedding_dim"}
 )
 
 
@@ -97,12 +97,7 @@ class VQVAE2Config(PreTrainedConfig):
     usage_window: int = 100
 
     def __post_init__(self, **kwargs):
-        check_positive_int("in_channels", self.in_channels)
-        check_positive_int("image_size", self.image_size)
-        check_positive_int("hidden_channels", self.hidden_channels)
-        check_positive_int("residual_channels", self.residual_channels)
-        if not isinstance(self.num_residual_blocks, int) or self.num_residual_blocks < 0:
-            raise ValueError(f"`num_residual_blocks` must be an integer >= 0, got {self.num_residual_blocks!r}")
+        check_autoencoder_fields(self)
         self._check_levels()
         # The quantizer fields shared by all levels, checked as for the other models; K and D go in as the first
         # level's values (`_check_levels` has checked every level's).

@@ -64,6 +64,7 @@ __all__ = [
     "eval_results",
     "evaluate_prior",
     "evaluate_vq_model",
+    "eval_results_of_entries",
     "generate_images",
     "image_loader",
     "level_names",
@@ -588,6 +589,29 @@ def eval_results(
     if task not in TASK_INFO:
         raise ValueError(f"unknown task {task!r}; choose one of {sorted(TASK_INFO)}")
     task_type, task_name = TASK_INFO[task]
+    return eval_results_of_entries(
+        metric_entries(metrics),
+        task_type=task_type,
+        task_name=task_name,
+        dataset_type=dataset_type,
+        dataset_name=dataset_name,
+        dataset_split=dataset_split,
+        dataset_config=dataset_config,
+    )
+
+
+def eval_results_of_entries(
+    entries: Iterable[tuple[str, str, float]],
+    *,
+    task_type: str,
+    task_name: str,
+    dataset_type: str,
+    dataset_name: str,
+    dataset_split: str | None = None,
+    dataset_config: str | None = None,
+) -> list[EvalResult]:
+    """One `EvalResult` per `(metric type, readable name, value)` entry (`metric_entries`, possibly renamed), all
+    of one task and dataset."""
     return [
         EvalResult(
             task_type=task_type,
@@ -600,7 +624,7 @@ def eval_results(
             metric_name=name,
             metric_value=value,
         )
-        for metric_type, name, value in metric_entries(metrics)
+        for metric_type, name, value in entries
     ]
 
 

@@ -32,7 +32,13 @@ from transformers import AutoModel
 from transformers.dynamic_module_utils import custom_object_save
 
 from .data.fashion_mnist import FASHION_MNIST_LABELS
-from .evaluation import EVAL_RESULTS_FILE, level_names, metric_entries, weights_fingerprint
+from .evaluation import (
+    EVAL_RESULTS_FILE,
+    eval_results_of_entries,
+    level_names,
+    metric_entries,
+    weights_fingerprint,
+)
 from .image_processing_vqvae import VQVAEImageProcessor
 from .modeling_generation import VQGenerationModel
 from .modeling_pixelsnail import PixelSNAILModel
@@ -335,19 +341,14 @@ def _training_rows(run: TrainingRun) -> list[tuple[str, Any]]:
 
 
 def _eval_results(rows: list[dict], task_type: str, task_name: str, dataset: DatasetInfo) -> list[EvalResult]:
-    return [
-        EvalResult(
-            task_type=task_type,
-            task_name=task_name,
-            dataset_type=dataset.model_index_type,
-            dataset_name=dataset.name,
-            dataset_split=dataset.split,
-            metric_type=row["type"],
-            metric_value=row["value"],
-            metric_name=row["name"],
-        )
-        for row in rows
-    ]
+    return eval_results_of_entries(
+        ((row["type"], row["name"], row["value"]) for row in rows),
+        task_type=task_type,
+        task_name=task_name,
+        dataset_type=dataset.model_index_type,
+        dataset_name=dataset.name,
+        dataset_split=dataset.split,
+    )
 
 
 def _num_parameters(folder: Path) -> int:

@@ -23,18 +23,7 @@ from torch import nn
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
-# The keys a model config forwards to `VectorQuantizer`; they keep the same names in all three configs.
-QUANTIZER_CONFIG_KEYS = (
-    "num_embeddings",
-    "embedding_dim",
-    "commitment_cost",
-    "decay",
-    "epsilon",
-    "kmeans_init",
-    "kmeans_iters",
-    "dead_code_threshold",
-    "usage_window",
-)
+from .config_validation import QUANTIZER_CONFIG_KEYS
 
 # Elements of one block of the distance matrix on CPU (4 MiB of fp32): fits in this class of machine's caches.
 _CPU_DISTANCE_BLOCK = 1 << 20
