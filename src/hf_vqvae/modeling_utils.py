@@ -18,8 +18,14 @@ class StrictLoadingMixin:
     re-initialises on purpose (e.g. a new codebook size).
     """
 
+    # Regex -> replacement of tensor names written by earlier releases (transformers' `key_mapping`), so that their
+    # folders keep loading after a module is renamed.
+    _legacy_key_mapping: dict[str, str] | None = None
+
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        if cls._legacy_key_mapping and kwargs.get("key_mapping") is None:
+            kwargs["key_mapping"] = dict(cls._legacy_key_mapping)
         if kwargs.get("ignore_mismatched_sizes", False):
             return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
         wants_info = kwargs.pop("output_loading_info", False)
