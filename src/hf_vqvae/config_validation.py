@@ -54,6 +54,11 @@ def check_quantizer_fields(config: Any) -> None:
 
 def check_autoencoder_fields(config: Any) -> None:
     """The encoder / decoder fields the VQ-VAE and VQ-VAE-2 configs share."""
+    if config.spatial_dims not in (1, 2, 3) or isinstance(config.spatial_dims, bool):
+        raise ValueError(
+            "`spatial_dims` must be 1 (a waveform or other sequence), 2 (images) or 3 (clips: frames x height x "
+            f"width), got {config.spatial_dims!r}"
+        )
     check_positive_int("in_channels", config.in_channels)
     check_positive_int("image_size", config.image_size)
     check_positive_int("hidden_channels", config.hidden_channels)

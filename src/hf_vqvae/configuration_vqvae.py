@@ -7,16 +7,42 @@ from transformers import PreTrainedConfig
 from .config_validation import check_autoencoder_fields, check_power_of_two, check_quantizer_fields
 
 
-class VQVAEConfig(PreTrainedConfig):
+class VQLevelsMixin:
+    """The level list every VQ config exposes, so that code working on VQ models never asks which kind it has.
+
+    A VQ-VAE is the one-level case of the VQ-VAE-2 hierarchy. Each config gives, **top level first**,
+    `level_downsample_factors`, `level_num_embeddings` and `level_embedding_dims`; the properties here derive the
+    rest. Every level's code map has `spatial_dims` dimensions.
+    """
+
+    @property
+    def num_levels(self) -> int:
+        return len(self.level_downsample_factors)
+
+    @property
+    def latent_sizes(self) -> tuple[int, ...]:
+        """Side of each level's code map for `image_size` inputs, top first."""
+        return tuple(self.image_size // factor for factor in self.level_downsample_factors)
+
+    @property
+    def level_latent_shapes(self) -> tuple[tuple[int, ...], ...]:
+        """Shape of each level's code map (without the batch) for `image_size` inputs, top first."""
+        return tuple((size,) * self.spatial_dims for size in self.latent_sizes)
+
+
+class VQVAEConfig(VQLevelsMixin, PreTrainedConfig):
     r"""
     Configuration of a [`VQVAEModel`]. Defaults follow the paper's ImageNet model: 128x128 RGB inputs, 4x
     downsampling to a 32x32 map of K = 512 codes, 256 hidden channels, two residual blocks, EMA codebook; k-means
     initialisation and dead-code restarts are on because they measurably raise codebook usage.
 
     Args:
-        in_channels (`int`, defaults to 3): image channels (1 for greyscale, 3 for RGB).
-        image_size (`int`, defaults to 128): side of the square images the model is trained on; the image processor
-            resizes to it. Any input whose sides are multiples of `downsample_factor` works in `forward`.
+        in_channels (`int`, defaults to 3): signal channels (1 for greyscale or mono audio, 3 for RGB).
+        image_size (`int`, defaults to 128): side of the square images the model is trained on (the length of a 1-D
+            signal, the side of a 3-D clip); the image processor resizes to it. Any input whose sides are multiples
+            of `downsample_factor` works in `forward`.
+        spatial_dims (`int`, defaults to 2): dimensions of the signal: 1 for a waveform `(B, C, T)`, 2 for images
+            `(B, C, H, W)`, 3 for clips `(B, C, F, H, W)`. Codes have the same number of dimensions.
         hidden_channels (`int`, defaults to 256): width of the encoder and decoder.
         residual_channels (`int`, defaults to 256): width inside each residual block (its 3x3 conv).
         num_residual_blocks (`int`, defaults to 2): residual blocks in the encoder and in the decoder.
@@ -45,6 +71,7 @@ class VQVAEConfig(PreTrainedConfig):
 
     in_channels: int = 3
     image_size: int = 128
+    spatial_dims: int = 2
     hidden_channels: int = 256
     residual_channels: int = 256
     num_residual_blocks: int = 2
@@ -74,5 +101,17 @@ class VQVAEConfig(PreTrainedConfig):
         """Side of the code map for `image_size` inputs."""
         return self.image_size // self.downsample_factor
 
+    @property
+    def level_downsample_factors(self) -> tuple[int, ...]:
+        return (self.downsample_factor,)
 
-__all__ = ["VQVAEConfig"]
+    @property
+    def level_num_embeddings(self) -> tuple[int, ...]:
+        return (self.num_embeddings,)
+
+    @property
+    def level_embedding_dims(self) -> tuple[int, ...]:
+        return (self.embedding_dim,)
+
+
+__all__ = ["VQLevelsMixin", "VQVAEConfig"]

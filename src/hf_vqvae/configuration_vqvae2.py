@@ -13,6 +13,7 @@ from .config_validation import (
     check_power_of_two,
     check_quantizer_fields,
 )
+from .configuration_vqvae import VQLevelsMixin
 
 # The quantizer fields shared by all levels: all but K and D, which may be per-level lists here.
 _SHARED_QUANTIZER_FIELDS = tuple(
@@ -35,7 +36,7 @@ def _per_level(name: str, value, num_levels: int) -> tuple[int, ...]:
     return (value,) * num_levels
 
 
-class VQVAE2Config(PreTrainedConfig):
+class VQVAE2Config(VQLevelsMixin, PreTrainedConfig):
     r"""
     Configuration of a [`VQVAE2Model`], a hierarchy of quantised code maps. Defaults follow the paper's 256x256
     model: two levels, a top map at 1/8 of the image side (32x32) and a bottom map at 1/4 (64x64), K = 512 codes of
@@ -46,9 +47,12 @@ class VQVAE2Config(PreTrainedConfig):
     the model's `quantizers[i]` and `codes[i]` / `perplexity[i]` of its outputs all describe the same level.
 
     Args:
-        in_channels (`int`, defaults to 3): image channels (1 for greyscale, 3 for RGB).
-        image_size (`int`, defaults to 256): side of the square images the model is trained on; the image processor
-            resizes to it. Any input whose sides are multiples of the top level's factor works in `forward`.
+        in_channels (`int`, defaults to 3): signal channels (1 for greyscale or mono audio, 3 for RGB).
+        image_size (`int`, defaults to 256): side of the square images the model is trained on (the length of a 1-D
+            signal, the side of a 3-D clip); the image processor resizes to it. Any input whose sides are multiples
+            of the top level's factor works in `forward`.
+        spatial_dims (`int`, defaults to 2): dimensions of the signal: 1 for a waveform `(B, C, T)`, 2 for images
+            `(B, C, H, W)`, 3 for clips `(B, C, F, H, W)`. Codes have the same number of dimensions.
         hidden_channels (`int`, defaults to 128): width of the encoders and decoders.
         residual_channels (`int`, defaults to 64): width inside each residual block (its 3x3 conv).
         num_residual_blocks (`int`, defaults to 2): residual blocks in every encoder and decoder.
@@ -81,6 +85,7 @@ class VQVAE2Config(PreTrainedConfig):
 
     in_channels: int = 3
     image_size: int = 256
+    spatial_dims: int = 2
     hidden_channels: int = 128
     residual_channels: int = 64
     num_residual_blocks: int = 2
@@ -138,8 +143,9 @@ class VQVAE2Config(PreTrainedConfig):
                 setattr(self, name, list(value))
 
     @property
-    def num_levels(self) -> int:
-        return len(self.downsample_factors)
+    def level_downsample_factors(self) -> tuple[int, ...]:
+        """Image side divided by code-map side for each level, top first."""
+        return tuple(self.downsample_factors)
 
     @property
     def level_num_embeddings(self) -> tuple[int, ...]:
@@ -150,11 +156,6 @@ class VQVAE2Config(PreTrainedConfig):
     def level_embedding_dims(self) -> tuple[int, ...]:
         """Code vector size D of each level, top first."""
         return _per_level("embedding_dim", self.embedding_dim, self.num_levels)
-
-    @property
-    def latent_sizes(self) -> tuple[int, ...]:
-        """Side of each level's code map for `image_size` inputs, top first."""
-        return tuple(self.image_size // factor for factor in self.downsample_factors)
 
 
 __all__ = ["VQVAE2Config"]

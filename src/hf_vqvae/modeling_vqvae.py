@@ -1,18 +1,20 @@
-"""VQ-VAE (van den Oord, Vinyals, Kavukcuoglu 2017, "Neural Discrete Representation Learning")."""
+"""VQ-VAE (van den Oord, Vinyals, Kavukcuoglu 2017, "Neural Discrete Representation Learning").
+
+The one-level case of the VQ family's hierarchy (`modeling_vq_hierarchy.VQHierarchyModel`): encoder, 1-wide conv
+to `embedding_dim`, `VectorQuantizer`, decoder. Its outputs keep their single-level shapes (`codes` of shape
+`(B, h, w)` for images).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
 from .configuration_vqvae import VQVAEConfig
-from .layers import Decoder, Encoder
-from .modeling_utils import VQPreTrainedMixin
+from .modeling_vq_hierarchy import VQHierarchyModel
 from .quantizer import VectorQuantizer
 
 
@@ -25,11 +27,13 @@ class VQVAEOutput(ModelOutput):
         loss (`torch.FloatTensor` of shape `()`):
             `reconstruction_loss + commitment_cost * commitment_loss + codebook_loss`, the paper's objective with an
             MSE likelihood.
-        reconstruction_loss (`torch.FloatTensor` of shape `()`): mean squared error in [-1, 1] pixel space.
+        reconstruction_loss (`torch.FloatTensor` of shape `()`): mean squared error in [-1, 1] signal space.
         commitment_loss (`torch.FloatTensor` of shape `()`): `mean((z_e - sg[e])^2)`, before `commitment_cost`.
         codebook_loss (`torch.FloatTensor` of shape `()`): `mean((sg[z_e] - e)^2)`; zero with an EMA codebook.
-        reconstruction (`torch.FloatTensor` of shape `(B, C, H, W)`): decoded pixels in [-1, 1] (not clamped).
-        codes (`torch.LongTensor` of shape `(B, H / f, W / f)`): chosen code indices.
+        reconstruction (`torch.FloatTensor` of shape `(B, C, *spatial)`): the decoded signal in [-1, 1] (not
+            clamped); `(B, C, H, W)` for images.
+        codes (`torch.LongTensor` of shape `(B, *spatial / f)`): chosen code indices; `(B, H / f, W / f)` for
+            images.
         perplexity (`torch.FloatTensor` of shape `()`): perplexity of this batch's code histogram.
         codebook_usage (`torch.FloatTensor` of shape `()`): fraction of codes used over the last `usage_window`
             training steps.
@@ -44,31 +48,33 @@ class VQVAEOutput(ModelOutput):
     perplexity: torch.FloatTensor | None = None
     codebook_usage: torch.FloatTensor | None = None
 
+    # The level-list view that every VQ output shares: one level.
+    @property
+    def level_codes(self) -> tuple[torch.LongTensor, ...]:
+        return (self.codes,)
 
-def check_pixel_values(pixel_values: torch.Tensor, in_channels: int, factor: int) -> None:
-    """Raises ValueError unless `pixel_values` is (B, in_channels, H, W) with H and W divisible by `factor`."""
-    if not isinstance(pixel_values, torch.Tensor):
-        raise TypeError(f"pixel_values must be a torch.Tensor, got {type(pixel_values).__name__}")
-    if pixel_values.dim() != 4 or pixel_values.shape[1] != in_channels:
-        raise ValueError(
-            f"pixel_values must have shape (batch, in_channels={in_channels}, height, width), "
-            f"got {tuple(pixel_values.shape)}"
-        )
-    height, width = pixel_values.shape[-2:]
-    if height % factor or width % factor:
-        raise ValueError(
-            f"pixel_values height and width must be multiples of the downsampling factor {factor}, "
-            f"got {height}x{width}"
-        )
+    @property
+    def level_perplexity(self) -> tuple[torch.FloatTensor, ...]:
+        return (self.perplexity,)
+
+    @property
+    def level_codebook_usage(self) -> tuple[torch.FloatTensor, ...]:
+        return (self.codebook_usage,)
 
 
-class VQVAEPreTrainedModel(VQPreTrainedMixin, PreTrainedModel):
+class VQVAEPreTrainedModel(VQHierarchyModel):
     config_class = VQVAEConfig
     base_model_prefix = "vqvae"
+    # Release 0.1.0 named the single level's modules without a level index.
+    _legacy_key_mapping = {
+        r"^encoder\.": "encoders.0.",
+        r"^pre_quantization\.": "pre_quantizations.0.",
+        r"^quantizer\.": "quantizers.0.",
+    }
 
 
 class VQVAEModel(VQVAEPreTrainedModel):
-    """Encoder -> 1x1 conv to `embedding_dim` -> `VectorQuantizer` -> decoder.
+    """Encoder -> 1-wide conv to `embedding_dim` -> `VectorQuantizer` -> decoder, over 1-, 2- or 3-D signals.
 
     Example:
 
@@ -82,66 +88,51 @@ class VQVAEModel(VQVAEPreTrainedModel):
     ```
     """
 
-    def __init__(self, config: VQVAEConfig) -> None:
-        super().__init__(config)
-        self.encoder = Encoder(
-            in_channels=config.in_channels,
-            hidden_channels=config.hidden_channels,
-            residual_channels=config.residual_channels,
-            num_residual_blocks=config.num_residual_blocks,
-            downsample_factor=config.downsample_factor,
-        )
-        self.pre_quantization = nn.Conv2d(config.hidden_channels, config.embedding_dim, kernel_size=1)
-        self.quantizer = VectorQuantizer.from_config(config)
-        self.decoder = Decoder(
-            in_channels=config.embedding_dim,
-            out_channels=config.in_channels,
-            hidden_channels=config.hidden_channels,
-            residual_channels=config.residual_channels,
-            num_residual_blocks=config.num_residual_blocks,
-            upsample_factor=config.downsample_factor,
-        )
-        self.post_init()
+    # The single level's modules under the names they had before the hierarchy became the one implementation.
+    @property
+    def encoder(self) -> nn.Module:
+        return self.encoders[0]
+
+    @property
+    def pre_quantization(self) -> nn.Module:
+        return self.pre_quantizations[0]
+
+    @property
+    def quantizer(self) -> VectorQuantizer:
+        return self.quantizers[0]
 
     def forward(self, pixel_values: torch.FloatTensor, return_dict: bool | None = None) -> VQVAEOutput | tuple:
         """
         Args:
-            pixel_values (`torch.FloatTensor` of shape `(B, in_channels, H, W)`): images in [-1, 1]; H and W must
-                be multiples of `downsample_factor`.
+            pixel_values (`torch.FloatTensor` of shape `(B, in_channels, *spatial)`): the signal in [-1, 1]
+                (`(B, C, H, W)` images for `spatial_dims=2`); every side must be a multiple of
+                `downsample_factor`.
 
         Returns:
             [`VQVAEOutput`], or a tuple of its fields when `return_dict=False`.
         """
-        check_pixel_values(pixel_values, self.config.in_channels, self.config.downsample_factor)
-        quantized = self.quantizer(self.pre_quantization(self.encoder(pixel_values)))
-        reconstruction = self.decoder(quantized.quantized)
-        reconstruction_loss = F.mse_loss(reconstruction.float(), pixel_values.float())
+        levels = self._forward_levels(pixel_values)
         output = VQVAEOutput(
-            loss=reconstruction_loss + quantized.loss,
-            reconstruction_loss=reconstruction_loss,
-            commitment_loss=quantized.commitment_loss,
-            codebook_loss=quantized.codebook_loss,
-            reconstruction=reconstruction,
-            codes=quantized.codes,
-            perplexity=quantized.perplexity,
-            codebook_usage=quantized.usage,
+            loss=levels.loss,
+            reconstruction_loss=levels.reconstruction_loss,
+            commitment_loss=levels.commitment_loss,
+            codebook_loss=levels.codebook_loss,
+            reconstruction=levels.reconstruction,
+            codes=levels.codes[0],
+            perplexity=levels.perplexity[0],
+            codebook_usage=levels.codebook_usage[0],
         )
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         return output if return_dict else output.to_tuple()
 
-    @torch.no_grad()
     def encode(self, pixel_values: torch.FloatTensor) -> torch.LongTensor:
-        """Code map `(B, H / f, W / f)` of images `(B, in_channels, H, W)` in [-1, 1]. Never updates the codebook."""
-        check_pixel_values(pixel_values, self.config.in_channels, self.config.downsample_factor)
-        return self.quantizer.encode(self.pre_quantization(self.encoder(pixel_values)))
+        """Code map `(B, *spatial / f)` of a signal `(B, in_channels, *spatial)` in [-1, 1]. Never updates the
+        codebook."""
+        return self.encode_levels(pixel_values)[0]
 
-    @torch.no_grad()
     def decode(self, codes: torch.LongTensor) -> torch.FloatTensor:
-        """Pixels `(B, in_channels, h * f, w * f)` in [-1, 1] (not clamped) for a code map `(B, h, w)`."""
-        if codes.dim() != 3:
-            raise ValueError(f"codes must have shape (batch, height, width), got {tuple(codes.shape)}")
-        quantized = self.quantizer.embed(codes).to(self.dtype)
-        return self.decoder(quantized)
+        """The signal `(B, in_channels, *spatial * f)` in [-1, 1] (not clamped) for a code map `(B, *spatial)`."""
+        return self.decode_levels([codes])
 
 
 __all__ = ["VQVAEModel", "VQVAEOutput", "VQVAEPreTrainedModel"]
