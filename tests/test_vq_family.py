@@ -96,10 +96,8 @@ def _camera_pan(num_clips: int, frames: int = 8, side: int = 16, seed: int = 0) 
         top, left = generator.integers(0, 128 - side - 2 * frames, size=2)
         dy, dx = generator.choice([-1, 0, 1], size=2)
         base_y, base_x = top + (2 * frames if dy < 0 else 0), left + (2 * frames if dx < 0 else 0)
-        clip = [
-            photo[:, base_y + 2 * dy * t : base_y + 2 * dy * t + side, base_x + 2 * dx * t : base_x + 2 * dx * t + side]
-            for t in range(frames)
-        ]
+        starts = [(base_y + 2 * dy * t, base_x + 2 * dx * t) for t in range(frames)]
+        clip = [photo[:, y : y + side, x : x + side] for y, x in starts]
         clips.append(torch.stack(clip, dim=1))
     return torch.stack(clips)
 
