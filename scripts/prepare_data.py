@@ -7,6 +7,7 @@ Sources (SPEC section 3):
 
     python scripts/prepare_data.py --source fashion-mnist --output_dir outputs/data/fashion-mnist
     python scripts/prepare_data.py --source photos --image_size 64 --output_dir outputs/data/photos64
+    python scripts/prepare_data.py --source vizdoom --output_dir outputs/data/vizdoom  # see hf_vqvae.data.vizdoom
 
 The result loads with `load_dataset("outputs/data/fashion-mnist", streaming=True)`, as a Hub dataset would.
 """
@@ -31,6 +32,7 @@ from hf_vqvae.data import (
     wallpaper_photos,
     write_parquet_shards,
 )
+from hf_vqvae.data.vizdoom import add_vizdoom_arguments, prepare_vizdoom_from_args
 
 
 def fashion_mnist_split(split: str, limit: int | None) -> Dataset:
@@ -60,14 +62,21 @@ def photo_split(photos: list[Image.Image], size: int, count: int, seed: int, spl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--source", choices=["fashion-mnist", "photos"], required=True)
+    parser.add_argument("--source", choices=["fashion-mnist", "photos", "vizdoom"], required=True)
     parser.add_argument("--output_dir", type=Path, required=True)
     parser.add_argument("--num_shards", type=int, default=8, help="parquet shards per split (>= processes x workers)")
     parser.add_argument("--image_size", type=int, default=64, help="photos: side of the square crops")
     parser.add_argument("--train_size", type=int, default=None, help="examples in the train split (default: all)")
     parser.add_argument("--test_size", type=int, default=None, help="examples in the test split (default: all)")
     parser.add_argument("--seed", type=int, default=0)
+    add_vizdoom_arguments(parser)
     args = parser.parse_args()
+
+    if args.source == "vizdoom":
+        # First-person frames and actions from ViZDoom episodes, held-out episodes as the test split.
+        info = prepare_vizdoom_from_args(args)
+        print(f"wrote {info['splits']} frames ({info['episodes']} episodes) to {args.output_dir}")
+        return
 
     if args.source == "fashion-mnist":
         splits = {
