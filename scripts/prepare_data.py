@@ -8,6 +8,7 @@ Sources (SPEC section 3):
     python scripts/prepare_data.py --source fashion-mnist --output_dir outputs/data/fashion-mnist
     python scripts/prepare_data.py --source photos --image_size 64 --output_dir outputs/data/photos64
     python scripts/prepare_data.py --source vizdoom --output_dir outputs/data/vizdoom  # see hf_vqvae.data.vizdoom
+    python scripts/prepare_data.py --source speech --output_dir outputs/data/speech  # see hf_vqvae.data.speech
 
 The result loads with `load_dataset("outputs/data/fashion-mnist", streaming=True)`, as a Hub dataset would.
 """
@@ -32,6 +33,7 @@ from hf_vqvae.data import (
     wallpaper_photos,
     write_parquet_shards,
 )
+from hf_vqvae.data.speech import add_speech_arguments, prepare_speech_from_args
 from hf_vqvae.data.vizdoom import add_vizdoom_arguments, prepare_vizdoom_from_args
 
 
@@ -62,13 +64,14 @@ def photo_split(photos: list[Image.Image], size: int, count: int, seed: int, spl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--source", choices=["fashion-mnist", "photos", "vizdoom"], required=True)
+    parser.add_argument("--source", choices=["fashion-mnist", "photos", "speech", "vizdoom"], required=True)
     parser.add_argument("--output_dir", type=Path, required=True)
     parser.add_argument("--num_shards", type=int, default=8, help="parquet shards per split (>= processes x workers)")
     parser.add_argument("--image_size", type=int, default=64, help="photos: side of the square crops")
     parser.add_argument("--train_size", type=int, default=None, help="examples in the train split (default: all)")
     parser.add_argument("--test_size", type=int, default=None, help="examples in the test split (default: all)")
     parser.add_argument("--seed", type=int, default=0)
+    add_speech_arguments(parser)
     add_vizdoom_arguments(parser)
     args = parser.parse_args()
 
@@ -76,6 +79,12 @@ def main() -> None:
         # First-person frames and actions from ViZDoom episodes, held-out episodes as the test split.
         info = prepare_vizdoom_from_args(args)
         print(f"wrote {info['splits']} frames ({info['episodes']} episodes) to {args.output_dir}")
+        return
+
+    if args.source == "speech":
+        # Real multi-speaker speech (hf_vqvae.data.speech): decoded, 16 kHz mono, held-out utterances per speaker.
+        info = prepare_speech_from_args(args)
+        print(f"wrote {info['splits']} ({info['train_hours']} + {info['test_hours']} hours) to {args.output_dir}")
         return
 
     if args.source == "fashion-mnist":
