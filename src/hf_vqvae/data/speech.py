@@ -51,6 +51,7 @@ from datasets import Audio, ClassLabel, Features, Value
 from tqdm.auto import tqdm
 
 from ..feature_extraction_audio import resample_to_mono
+from .audio import BadAudioError
 
 logger = logging.getLogger(__name__)
 
@@ -290,22 +291,16 @@ def _encode_flac(samples: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-class _BadAudio(ValueError):
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
 def _failure(error: Exception) -> tuple[str, str]:
-    return (error.reason if isinstance(error, _BadAudio) else "undecodable", str(error))
+    return (error.reason if isinstance(error, BadAudioError) else "undecodable", str(error))
 
 
 def _cache_audio(samples: np.ndarray, sampling_rate: int, target: Path) -> None:
     """`samples` `(frames, channels)` as soundfile reads them."""
     if samples.shape[0] == 0:
-        raise _BadAudio("empty", "0 samples")
+        raise BadAudioError("empty", "0 samples")
     if not np.isfinite(samples).all():
-        raise _BadAudio("not_finite", "NaN or infinite samples")
+        raise BadAudioError("not_finite", "NaN or infinite samples")
     mono = resample_to_mono(samples.mean(axis=1), sampling_rate, SAMPLING_RATE)
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_suffix(".tmp")
@@ -332,7 +327,7 @@ def decode_to_cache(
             for utterance, wav in zip(batch, _ffmpeg_decode_g722([u.path for u in batch], Path(scratch))):
                 try:
                     if wav is None:
-                        raise _BadAudio("undecodable", "ffmpeg could not decode it")
+                        raise BadAudioError("undecodable", "ffmpeg could not decode it")
                     samples, rate = soundfile.read(wav, dtype="float32", always_2d=True)
                     _cache_audio(samples, rate, cache_dir / utterance.cache_name)
                 except (ValueError, RuntimeError, ArithmeticError, soundfile.LibsndfileError) as error:
