@@ -1,7 +1,9 @@
 """Vector quantisation with a straight-through estimator (van den Oord et al. 2017, Razavi et al. 2019).
 
 One module serves every model in the package. It maps channels-first encoder outputs ``z`` of shape
-``(B, D, H, W)`` to their nearest codebook vectors and learns the codebook in one of two ways:
+``(B, D, *spatial)`` to their nearest codebook vectors, with one, two or three spatial dimensions: ``(B, D, T)`` for
+sequences such as audio, ``(B, D, H, W)`` for images, ``(B, D, F, H, W)`` for clips. The layout never changes the
+maths: every position is one vector of size D. The codebook is learnt in one of two ways:
 
 * **EMA** (``decay > 0``, the VQ-VAE-2 default): per-code running counts ``N`` and sums ``m`` are updated with the
   batch's assignments and the codebook is set to ``m / N`` (Laplace-smoothed ``N``). The codebook gets no gradient.
@@ -33,14 +35,20 @@ _CPU_DISTANCE_BLOCK = 1 << 20
 _COUNT_DECAY_WITHOUT_EMA = 0.99
 
 
+# Number of spatial dimensions the quantizer accepts, and their names for error messages.
+_SPATIAL_NAMES = {1: ("time",), 2: ("height", "width"), 3: ("frames", "height", "width")}
+
+
 @dataclass
 class VectorQuantizerOutput(ModelOutput):
     """
+    `*spatial` is `(T,)`, `(H, W)` or `(F, H, W)`, the spatial dimensions of the input `z`.
+
     Args:
-        quantized (`torch.FloatTensor` of shape `(B, D, H, W)`):
+        quantized (`torch.FloatTensor` of shape `(B, D, *spatial)`):
             Nearest codebook vectors with straight-through gradients: the forward value is the codebook vector,
             the gradient flows to `z` unchanged.
-        codes (`torch.LongTensor` of shape `(B, H, W)`):
+        codes (`torch.LongTensor` of shape `(B, *spatial)`):
             Index of the chosen codebook vector at each position.
         loss (`torch.FloatTensor` of shape `()`):
             `commitment_cost * commitment_loss + codebook_loss`.
@@ -64,6 +72,13 @@ class VectorQuantizerOutput(ModelOutput):
     usage: torch.FloatTensor | None = None
 
 
+def _expected_shapes(embedding_dim: int | None) -> str:
+    """The accepted shapes in words: of `z` with its channel count, or of codes when `embedding_dim` is None."""
+    channel = [] if embedding_dim is None else [f"embedding_dim={embedding_dim}"]
+    shapes = [", ".join(["batch", *channel, *names]) for names in _SPATIAL_NAMES.values()]
+    return f"({shapes[0]}), ({shapes[1]}) or ({shapes[2]})"
+
+
 def _distributed_world_size() -> int:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_world_size()
@@ -82,16 +97,28 @@ def _broadcast_from_first_rank(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
+def _channels_last_order(ndim: int) -> tuple[int, ...]:
+    """Permutation `(B, D, *spatial) -> (B, *spatial, D)` for a tensor of `ndim` dimensions."""
+    return (0, *range(2, ndim), 1)
+
+
+def _channels_first_order(ndim: int) -> tuple[int, ...]:
+    """Permutation `(B, *spatial, D) -> (B, D, *spatial)`, the inverse of `_channels_last_order`."""
+    return (0, ndim - 1, *range(1, ndim - 1))
+
+
 def _flatten_with_ones(z: torch.Tensor) -> torch.Tensor:
-    """`(B, D, H, W) -> (B*H*W, D + 1)`: the vectors as rows, with a trailing column of ones.
+    """`(B, D, *spatial) -> (B * prod(spatial), D + 1)`: the vectors as rows in raster order, with a trailing column
+    of ones.
 
     The ones column turns two extra passes into none: `[z, 1] . [-2e, ||e||^2]` is the distance up to the
     per-row constant `||z||^2` in one matmul (no broadcast bias), and `index_add_` of these rows yields the per-code
     sums and counts together.
     """
-    batch, dim, height, width = z.shape
-    flat = z.new_empty(batch * height * width, dim + 1)
-    flat[:, :dim].view(batch, height, width, dim).copy_(z.permute(0, 2, 3, 1))
+    dim = z.shape[1]
+    channels_last = z.permute(_channels_last_order(z.dim()))
+    flat = z.new_empty(z.numel() // dim, dim + 1)
+    flat[:, :dim].view(channels_last.shape).copy_(channels_last)
     flat[:, dim] = 1.0
     return flat
 
@@ -151,7 +178,7 @@ def _kmeans_plus_plus_seeds(points: torch.Tensor, count: int) -> torch.Tensor:
 class _Quantize(torch.autograd.Function):
     """Nearest-code lookup, straight-through estimator and both VQ losses in one autograd node.
 
-    Forward returns `quantized` `(B, D, H, W)`, the squared error `mean((z - e_k)^2)` twice (once as the commitment
+    Forward returns `quantized` `(B, D, *spatial)`, the squared error `mean((z - e_k)^2)` twice (once as the commitment
     loss, whose gradient goes to `z`, once as the codebook loss, whose gradient goes to the codebook), the codes
     `(N,)`, and per-code statistics `(K, D + 1)` = `[sum of assigned z | count]`.
 
@@ -163,7 +190,7 @@ class _Quantize(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, z: torch.Tensor, codebook: torch.Tensor):
-        batch, dim, height, width = z.shape
+        dim = z.shape[1]
         flat = _flatten_with_ones(z)
         codes = nearest_codes(flat, codebook)
         quantized = codebook.index_select(0, codes)
@@ -173,11 +200,12 @@ class _Quantize(torch.autograd.Function):
         # In codebook-loss mode a dead-code restart may rewrite codebook rows before backward runs; the gradient
         # must use the rows this forward used.
         ctx.save_for_backward(error, stats, codebook.detach().clone() if ctx.needs_input_grad[1] else codebook)
-        ctx.shape = (batch, height, width, dim)
+        channels_last_shape = (z.shape[0], *z.shape[2:], dim)
+        ctx.shape = channels_last_shape
         ctx.mark_non_differentiable(codes, stats)
         # A permuted view is channels-last; hand back the layout `z` came in.
-        quantized = quantized.view(batch, height, width, dim).permute(0, 3, 1, 2)
-        if not z.is_contiguous(memory_format=torch.channels_last):
+        quantized = quantized.view(channels_last_shape).permute(_channels_first_order(z.dim()))
+        if not z.permute(_channels_last_order(z.dim())).is_contiguous():
             quantized = quantized.contiguous()
         return quantized, squared_error, squared_error.clone(), codes, stats
 
@@ -188,7 +216,7 @@ class _Quantize(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             # Straight-through: the decoder's gradient is copied to z, plus d/dz mean((z - e)^2) = -2 (e - z) / n.
             scale = -2.0 * grad_commitment / error.numel()
-            error = error.view(ctx.shape).permute(0, 3, 1, 2)
+            error = error.view(ctx.shape).permute(_channels_first_order(len(ctx.shape)))
             grad_z = error * scale if grad_quantized is None else torch.addcmul(grad_quantized, error, scale)
         if ctx.needs_input_grad[1]:
             sums, counts = stats[:, :-1], stats[:, -1:]
@@ -198,6 +226,9 @@ class _Quantize(torch.autograd.Function):
 
 class VectorQuantizer(nn.Module):
     """Nearest-neighbour vector quantizer with EMA or codebook-loss training.
+
+    Its input `z` is channels-first with one, two or three spatial dimensions: `(B, D, T)`, `(B, D, H, W)` or
+    `(B, D, F, H, W)`; codes come out as `(B, T)`, `(B, H, W)` or `(B, F, H, W)`.
 
     Args:
         num_embeddings (`int`, defaults to 512): codebook size K.
@@ -307,30 +338,34 @@ class VectorQuantizer(nn.Module):
 
     @torch.no_grad()
     def encode(self, z: torch.Tensor) -> torch.LongTensor:
-        """Nearest codes `(B, H, W)` for `z` `(B, D, H, W)`; never touches the codebook state."""
+        """Nearest codes `(B, *spatial)` for `z` `(B, D, *spatial)`; never touches the codebook state."""
         self._check_input(z)
         with torch.autocast(device_type=z.device.type, enabled=False):
             codes = nearest_codes(_flatten_with_ones(z.float()), self.codebook.float())
-        return codes.view(z.shape[0], z.shape[2], z.shape[3])
+        return codes.view(z.shape[0], *z.shape[2:])
 
     def embed(self, codes: torch.LongTensor) -> torch.FloatTensor:
-        """Codebook vectors for `codes` of shape (B, H, W), returned channels-first as (B, D, H, W)."""
+        """Codebook vectors for `codes` of shape `(B, *spatial)`, returned channels-first as `(B, D, *spatial)`."""
         if codes.dtype not in (torch.int32, torch.int64):
             raise TypeError(f"codes must be an integer tensor, got dtype {codes.dtype}")
+        if codes.dim() - 1 not in _SPATIAL_NAMES:
+            raise ValueError(
+                f"VectorQuantizer.embed expects codes of shape {_expected_shapes(None)}, got {tuple(codes.shape)}"
+            )
         if codes.numel() and (codes.min() < 0 or codes.max() >= self.num_embeddings):
             raise ValueError(
                 f"codes must lie in [0, {self.num_embeddings}) (num_embeddings), got values in "
                 f"[{int(codes.min())}, {int(codes.max())}]"
             )
-        return F.embedding(codes, self.codebook).permute(0, 3, 1, 2).contiguous()
+        return F.embedding(codes, self.codebook).permute(_channels_first_order(codes.dim() + 1)).contiguous()
 
     # ------------------------------------------------------------------------------------------------------------
     # forward
 
     def forward(self, z: torch.Tensor) -> VectorQuantizerOutput:
-        """Quantizes `z` of shape (B, D, H, W); updates the codebook state when the module is training."""
+        """Quantizes `z` of shape `(B, D, *spatial)`; updates the codebook state when the module is training."""
         self._check_input(z)
-        batch, _, height, width = z.shape
+        codes_shape = (z.shape[0], *z.shape[2:])
         # Distances and codebook statistics in fp32 whatever autocast says: bf16 argmin flips near-ties and bf16 EMA
         # sums lose the small (1 - decay) increments.
         input_dtype = z.dtype
@@ -351,7 +386,7 @@ class VectorQuantizer(nn.Module):
 
         return VectorQuantizerOutput(
             quantized=quantized.to(input_dtype),
-            codes=codes.view(batch, height, width),
+            codes=codes.view(codes_shape),
             loss=loss,
             commitment_loss=commitment_loss,
             codebook_loss=codebook_loss,
@@ -360,10 +395,16 @@ class VectorQuantizer(nn.Module):
         )
 
     def _check_input(self, z: torch.Tensor) -> None:
-        if z.dim() != 4 or z.shape[1] != self.embedding_dim:
+        if z.dim() - 2 not in _SPATIAL_NAMES:
             raise ValueError(
-                f"VectorQuantizer expects z of shape (batch, embedding_dim={self.embedding_dim}, height, width), "
-                f"got {tuple(z.shape)}"
+                f"VectorQuantizer expects z of shape {_expected_shapes(self.embedding_dim)} (channels first, 1, 2 or "
+                f"3 spatial dimensions), got {z.dim()} dimensions: {tuple(z.shape)}"
+            )
+        if z.shape[1] != self.embedding_dim:
+            names = ", ".join(_SPATIAL_NAMES[z.dim() - 2])
+            raise ValueError(
+                f"VectorQuantizer expects z of shape (batch, embedding_dim={self.embedding_dim}, {names}) (channels "
+                f"first), got {z.shape[1]} channels: {tuple(z.shape)}"
             )
 
     def usage(self) -> torch.Tensor:
@@ -406,9 +447,10 @@ class VectorQuantizer(nn.Module):
         num_dead = int(dead.sum())
         if num_dead == 0:
             return
-        batch, _, height, width = z.shape
-        picks = torch.randint(0, batch * height * width, (num_dead,), device=z.device)
-        replacement = z.permute(0, 2, 3, 1)[picks // (height * width), (picks // width) % height, picks % width]
+        channels_last = z.permute(_channels_last_order(z.dim()))
+        picks = torch.randint(0, z.numel() // z.shape[1], (num_dead,), device=z.device)
+        # Indexing the permuted view position by position reads only the picked vectors; flattening it would copy z.
+        replacement = channels_last[torch.unravel_index(picks, channels_last.shape[:-1])]
         _broadcast_from_first_rank(replacement)
         self.codebook.data[dead] = replacement
         # A restarted code starts again from one pseudo-observation at its new position, like a fresh code.
