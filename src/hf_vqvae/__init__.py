@@ -5,14 +5,17 @@ classes for `register_for_auto_class`, so `save_pretrained` writes an `auto_map`
 a saved folder or Hub repo then loads with `trust_remote_code=True` where hf_vqvae is not installed.
 """
 
-from transformers import AutoConfig, AutoImageProcessor, AutoModel
+from transformers import AutoConfig, AutoFeatureExtractor, AutoImageProcessor, AutoModel
 from transformers.pipelines import PIPELINE_REGISTRY
 
+from .configuration_audio_vqvae import AudioVQVAEConfig
 from .configuration_generation import VQGenerationConfig
 from .configuration_pixelsnail import PixelSNAILConfig
 from .configuration_vqvae import VQVAEConfig
 from .configuration_vqvae2 import VQVAE2Config
+from .feature_extraction_audio import VQVAEAudioFeatureExtractor
 from .image_processing_vqvae import VQVAEImageProcessor
+from .modeling_audio_vqvae import AudioVQVAEModel, AudioVQVAEOutput
 from .modeling_generation import VQGenerationModel
 from .modeling_pixelsnail import PixelSNAILModel, PixelSNAILOutput
 from .modeling_vqvae import VQVAEModel, VQVAEOutput
@@ -38,6 +41,9 @@ _register(PixelSNAILConfig, PixelSNAILModel, takes_images=False)
 _register(VQVAE2Config, VQVAE2Model)
 _register(VQGenerationConfig, VQGenerationModel)
 VQVAEImageProcessor.register_for_auto_class("AutoImageProcessor")
+_register(AudioVQVAEConfig, AudioVQVAEModel, takes_images=False)
+AutoFeatureExtractor.register(AudioVQVAEConfig, VQVAEAudioFeatureExtractor, exist_ok=True)
+VQVAEAudioFeatureExtractor.register_for_auto_class("AutoFeatureExtractor")
 
 # Pipelines for the tasks transformers has no built-in pipeline for. `image-feature-extraction` is deliberately NOT
 # registered here: it is a built-in task, and registering would replace transformers' pipeline for every model in the
@@ -51,6 +57,9 @@ PIPELINE_REGISTRY.register_pipeline(
 )
 
 __all__ = [
+    "AudioVQVAEConfig",
+    "AudioVQVAEModel",
+    "AudioVQVAEOutput",
     "PixelSNAILConfig",
     "PixelSNAILModel",
     "PixelSNAILOutput",
@@ -60,6 +69,7 @@ __all__ = [
     "VQVAE2Config",
     "VQVAE2Model",
     "VQVAE2Output",
+    "VQVAEAudioFeatureExtractor",
     "VQVAEConfig",
     "VQVAEFeatureExtractionPipeline",
     "VQVAEImageProcessor",

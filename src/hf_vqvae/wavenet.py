@@ -81,17 +81,6 @@ class WaveNetLayer(nn.Module):
         """Past inputs the causal convolution reads besides the current one."""
         return (self.kernel_size - 1) * self.dilation
 
-    def _gate_and_output(self, pre_activation: torch.Tensor, hidden: torch.Tensor, dim: int):
-        filters, gates = pre_activation.chunk(2, dim=dim)
-        out = self.output_projection(torch.tanh(filters) * torch.sigmoid(gates), dim)
-        residual, skip = out.split([self.residual_channels, self.skip_channels], dim=dim)
-        return (hidden + residual) * math.sqrt(0.5), skip
-
-    def output_projection(self, gated: torch.Tensor, dim: int) -> torch.Tensor:
-        if dim == 1 and gated.dim() == 3:
-            return self.output(gated)
-        return F.linear(gated, self.output.weight.squeeze(-1), self.output.bias)
-
     def forward(self, hidden: torch.Tensor, condition: torch.Tensor, upsample_factor: int):
         """`hidden` `(B, R, T)`; `condition` `(B, 2G, T / upsample_factor)` at latent rate (rounded up)."""
         pre = self.dilated(F.pad(hidden, (self.history, 0)))
@@ -103,18 +92,18 @@ class WaveNetLayer(nn.Module):
             pre = (pre.view(batch, channels, -1, upsample_factor) + condition.unsqueeze(-1)).view(batch, channels, -1)
         else:
             pre = pre + condition.repeat_interleave(upsample_factor, dim=-1)[..., :length]
-        return self._gate_and_output(pre, hidden, dim=1)
+        filters, gates = pre.chunk(2, dim=1)
+        residual, skip = self.output(torch.tanh(filters) * torch.sigmoid(gates)).split(
+            [self.residual_channels, self.skip_channels], dim=1
+        )
+        return (hidden + residual) * math.sqrt(0.5), skip
 
-    def step_weight(self) -> torch.Tensor:
-        """The dilated kernel `(2G, R, k)` as a matrix `(k * R, 2G)` over the concatenated taps, oldest first."""
+    def step_parameters(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The layer as plain matrices for one-sample steps: the dilated kernel `(2G, R, k)` as `(k * R, 2G)` over
+        the concatenated taps (oldest first), and the 1x1 output convolution as `(G, R + S)` and its bias."""
         weight = self.dilated.weight
-        return weight.permute(2, 1, 0).reshape(-1, weight.shape[0])
-
-    def step(self, taps: torch.Tensor, hidden: torch.Tensor, condition: torch.Tensor, weight: torch.Tensor):
-        """One time step. `taps` `(B, k * R)`: the layer's inputs at `t - (k-1) d, ..., t - d, t`; `hidden` `(B, R)`
-        the current input; `condition` `(B, 2G)`. Returns `(B, R)` residual and `(B, S)` skip outputs."""
-        pre = torch.addmm(self.dilated.bias, taps, weight) + condition
-        return self._gate_and_output(pre, hidden, dim=1)
+        taps = weight.permute(2, 1, 0).reshape(-1, weight.shape[0]).contiguous()
+        return taps, self.output.weight.squeeze(-1).t().contiguous(), self.output.bias
 
 
 class WaveNet(nn.Module):
@@ -253,32 +242,44 @@ class WaveNet(nn.Module):
 
     def _generate_cached(self, local_condition, global_condition, batch, num_samples, frames, temperature,
                          generator, steps) -> torch.LongTensor:  # fmt: skip
+        """Fast WaveNet. Per layer and sample: one matmul over the taps (the queue's entries at `t - (k-1) d, ...,
+        t - d` and the current input), the gate, one matmul to residual and skip. The Python loop issues every op,
+        so the layer is reduced to plain tensors first (no module lookups), and the conditioning for each latent
+        frame is precomputed with the dilated convolution's bias folded in."""
         device, dtype = self.embedding.weight.device, self.embedding.weight.dtype
-        # (frames, B, L, 2G): one contiguous slice per latent frame.
-        conditions = self.layer_conditions(local_condition, global_condition, frames, batch).permute(3, 0, 1, 2)
-        conditions = conditions.contiguous()
-        weights = [layer.step_weight() for layer in self.layers]
+        conditions = self.layer_conditions(local_condition, global_condition, frames, batch)
+        biases = torch.stack([layer.dilated.bias for layer in self.layers])  # (L, 2G)
+        # (frames, L, B, 2G): each latent frame's conditioning plus the dilated convolutions' biases.
+        conditions = (conditions + biases[None, :, :, None]).permute(3, 1, 0, 2).contiguous()
+        parameters = [layer.step_parameters() for layer in self.layers]
+        gate, residual_channels = self.gate_channels, self.embedding.embedding_dim
+        scale = math.sqrt(0.5)
         head = [(module.weight.squeeze(-1), module.bias) for module in self.head if isinstance(module, nn.Conv1d)]
         # Queue of each layer: its last `history` inputs in a ring buffer, zeros before the start (the zero
         # padding of the full forward pass).
         queues = [
-            torch.zeros(layer.history, batch, self.embedding.embedding_dim, device=device, dtype=dtype)
-            for layer in self.layers
+            torch.zeros(layer.history, batch, residual_channels, device=device, dtype=dtype) for layer in self.layers
+        ]
+        plans = [
+            (layer.history, [layer.dilation * j for j in range(layer.kernel_size - 1, 0, -1)]) for layer in self.layers
         ]
         samples = torch.empty(batch, num_samples, dtype=torch.long, device=device)
         previous = torch.full((batch,), self.num_classes // 2, dtype=torch.long, device=device)
+        embedding = self.embedding.weight
         for t in steps:
             condition = conditions[t // self.upsample_factor]
-            hidden = self.embedding(previous)
+            hidden = embedding[previous]
             skips = None
-            for index, layer in enumerate(self.layers):
-                queue, size = queues[index], layer.history
-                # Inputs at t - (k-1) d, ..., t - d (ring positions), then the current one.
-                past = [queue[(t - j * layer.dilation) % size] for j in range(layer.kernel_size - 1, 0, -1)]
-                taps = torch.cat([*past, hidden], dim=1)
+            for index, (size, offsets) in enumerate(plans):
+                queue = queues[index]
+                taps_weight, out_weight, out_bias = parameters[index]
+                taps = torch.cat([*(queue[(t - offset) % size] for offset in offsets), hidden], dim=1)
                 queue[t % size] = hidden
-                hidden, skip = layer.step(taps, hidden, condition[:, index], weights[index])
-                skips = skip if skips is None else skips + skip
+                pre = torch.addmm(condition[index], taps, taps_weight)
+                gated = torch.tanh(pre[:, :gate]).mul_(torch.sigmoid(pre[:, gate:]))
+                out = torch.addmm(out_bias, gated, out_weight)
+                hidden = (hidden + out[:, :residual_channels]).mul_(scale)
+                skips = out[:, residual_channels:] if skips is None else skips.add_(out[:, residual_channels:])
             out = F.linear(F.relu(skips), *head[0])
             logits = F.linear(F.relu(out), *head[1])
             previous = sample_classes(logits, temperature, generator)
