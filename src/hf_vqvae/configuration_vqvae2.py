@@ -69,6 +69,10 @@ class VQVAE2Config(VQLevelsMixin, PreTrainedConfig):
         dead_code_threshold (`float`, defaults to 1.0): restart codes whose smoothed count per step falls below
             this; 0 disables restarts.
         usage_window (`int`, defaults to 100): training steps over which codebook usage is reported.
+        upper_encoder_downsample_channels (`int`, *optional*): output width of the last strided convolution in the
+            encoders of the levels above the bottom one (the 3x3 convolution after it reads this width and writes
+            `hidden_channels`). `None` (the default) uses `hidden_channels`. rosinality/vq-vae-2-pytorch's top
+            encoder uses `hidden_channels // 2`; its converted checkpoints set that here.
 
     Example:
 
@@ -100,10 +104,13 @@ class VQVAE2Config(VQLevelsMixin, PreTrainedConfig):
     kmeans_iters: int = 10
     dead_code_threshold: float = 1.0
     usage_window: int = 100
+    upper_encoder_downsample_channels: int | None = None
 
     def __post_init__(self, **kwargs):
         check_autoencoder_fields(self)
         self._check_levels()
+        if self.upper_encoder_downsample_channels is not None:
+            check_positive_int("upper_encoder_downsample_channels", self.upper_encoder_downsample_channels)
         # The quantizer fields shared by all levels, checked as for the other models; K and D go in as the first
         # level's values (`_check_levels` has checked every level's).
         fields = {key: getattr(self, key) for key in _SHARED_QUANTIZER_FIELDS}

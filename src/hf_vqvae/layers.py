@@ -75,7 +75,8 @@ class Encoder(nn.Module):
 
     `(B, in_channels, *spatial) -> (B, hidden_channels, *spatial / f)`. Each halving is a 4-wide stride-2
     convolution; the intermediate ones use `hidden_channels // 2` channels as in the paper's reference
-    implementation.
+    implementation, and the last one `downsample_channels` (default `hidden_channels`), which the 3-wide
+    convolution after it reads.
     """
 
     def __init__(
@@ -86,10 +87,12 @@ class Encoder(nn.Module):
         num_residual_blocks: int,
         downsample_factor: int,
         spatial_dims: int = 2,
+        downsample_channels: int | None = None,
     ) -> None:
         super().__init__()
         steps = num_halvings(downsample_factor)
-        widths = [in_channels] + [max(hidden_channels // 2, 1)] * (steps - 1) + [hidden_channels] * min(steps, 1)
+        last_width = hidden_channels if downsample_channels is None else downsample_channels
+        widths = [in_channels] + [max(hidden_channels // 2, 1)] * (steps - 1) + [last_width] * min(steps, 1)
         layers: list[nn.Module] = []
         for width_in, width_out in zip(widths[:-1], widths[1:]):
             layers += [conv(spatial_dims, width_in, width_out, kernel_size=4, stride=2, padding=1), nn.ReLU()]

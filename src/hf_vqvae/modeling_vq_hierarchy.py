@@ -129,10 +129,13 @@ class VQHierarchyModel(VQPreTrainedMixin, PreTrainedModel):
             "spatial_dims": spatial_dims,
         }
 
+        # Only VQVAE2Config has this field (a one-level VQ-VAE has no upper encoder); None keeps the default width.
+        upper_downsample_channels = getattr(config, "upper_encoder_downsample_channels", None)
         self.encoders = nn.ModuleList(
             Encoder(
                 in_channels=config.in_channels if level == bottom else config.hidden_channels,
                 downsample_factor=factors[level] if level == bottom else factors[level] // factors[level + 1],
+                downsample_channels=None if level == bottom else upper_downsample_channels,
                 **stack,
             )
             for level in range(num_levels)
