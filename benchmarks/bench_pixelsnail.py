@@ -1,5 +1,6 @@
 """PixelSNAIL sampling: cached (incremental) against `use_cache=False` (the whole network on the whole map at
-every step), side by side in one run.
+every step), side by side in one run, on 2-D code maps (`--spatial-dims 2`, sizes are map sides) or 1-D code
+sequences (`--spatial-dims 1`, sizes are sequence lengths).
 
 Model: K = 512 codes, 128 channels, 4 stages of 2 gated residual blocks, causal attention after every stage
 (the config defaults), random weights (speed does not depend on them). 16 samples per generation.
@@ -13,15 +14,17 @@ Model: K = 512 codes, 128 channels, 4 stages of 2 gated residual blocks, causal 
 Each (size, mode) runs in a fresh subprocess so that its peak memory is its own: peak resident set size
 (`resource.getrusage(RUSAGE_SELF).ru_maxrss`) of that process, and its increase over the resident size measured
 just before sampling started (model built, weights in memory); on CUDA, `torch.cuda.max_memory_allocated`.
-Writes benchmarks/results/pixelsnail.json and benchmarks/results/pixelsnail.md.
+Writes benchmarks/results/pixelsnail.{json,md} (2-D) or benchmarks/results/pixelsnail-1d.{json,md} (1-D).
 
     python benchmarks/bench_pixelsnail.py
+    python benchmarks/bench_pixelsnail.py --spatial-dims 1
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import resource
@@ -53,10 +56,13 @@ def worker(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     torch.manual_seed(0)
+    shape = latent_shape(args.spatial_dims, args.size)
+    size = {"latent_length": args.size} if args.spatial_dims == 1 else {"latent_height": args.size}
+    size |= {"latent_width": args.size} if args.spatial_dims == 2 else {}
     config = PixelSNAILConfig(
         num_embeddings=args.num_codes,
-        latent_height=args.size,
-        latent_width=args.size,
+        spatial_dims=args.spatial_dims,
+        **size,
         hidden_channels=args.channels,
         num_stages=args.stages,
         num_residual_blocks=args.blocks,
@@ -68,7 +74,7 @@ def worker(args: argparse.Namespace) -> dict:
         torch.cuda.reset_peak_memory_stats()
     baseline_rss = current_rss_mib()
     generator = torch.Generator(device=device).manual_seed(args.seed)
-    length = args.size * args.size
+    length = math.prod(shape)
 
     def sync() -> None:
         if device.type == "cuda":
@@ -78,9 +84,9 @@ def worker(args: argparse.Namespace) -> dict:
         if args.mode == "cached":
             # Warm-up: a few steps (allocator, kernel selection), not timed.
             cache = model._init_cache(args.num_samples)
-            zeros = torch.zeros(args.num_samples, args.size, args.size, dtype=torch.long, device=device)
-            for col in range(min(4, args.size)):
-                model._step(cache, zeros, 0, col, None)
+            zeros = torch.zeros(args.num_samples, *shape, dtype=torch.long, device=device)
+            for index in range(min(4, args.size)):
+                model._step(cache, zeros, index, None)
             del cache, zeros  # so that the peak below counts one cache, generate's own
             sync()
             start = time.perf_counter()
@@ -89,22 +95,22 @@ def worker(args: argparse.Namespace) -> dict:
             seconds = time.perf_counter() - start
             steps_timed, step_seconds = length, None
         else:
-            codes = torch.zeros(args.num_samples, args.size, args.size, dtype=torch.long, device=device)
+            codes = torch.zeros(args.num_samples, *shape, dtype=torch.long, device=device)
             model._logits(codes, None)  # warm-up
             sync()
             steps_timed = min(args.uncached_steps, length)
             step_seconds = []
             for index in range(steps_timed):
-                row, col = divmod(index, args.size)
                 start = time.perf_counter()
-                logits = model._logits(codes, None)[:, :, row, col]
-                codes[:, row, col] = model._sample(logits, 1.0, None, generator)
+                logits = model._logits(codes, None).flatten(2)[:, :, index]
+                codes.view(args.num_samples, -1)[:, index] = model._sample(logits, 1.0, None, generator)
                 sync()
                 step_seconds.append(time.perf_counter() - start)
             seconds = sum(step_seconds) / steps_timed * length  # extrapolated to all h*w steps
     first_codes = codes.flatten(1)[:, : min(args.uncached_steps, length)].tolist()
     result = {
         "size": args.size,
+        "label": size_label(args.spatial_dims, args.size),
         "mode": args.mode,
         "steps_timed": steps_timed,
         "extrapolated": steps_timed < length,
@@ -123,19 +129,28 @@ def worker(args: argparse.Namespace) -> dict:
     return result
 
 
+def latent_shape(spatial_dims: int, size: int) -> tuple[int, ...]:
+    return (size,) if spatial_dims == 1 else (size, size)
+
+
+def size_label(spatial_dims: int, size: int) -> str:
+    return f"T={size}" if spatial_dims == 1 else f"{size}x{size}"
+
+
 def run_child(args: argparse.Namespace, size: int, mode: str) -> dict:
     command = [sys.executable, __file__, "--worker", "--size", str(size), "--mode", mode]
+    command += ["--spatial-dims", str(args.spatial_dims)]
     for name in ("num_samples", "num_codes", "channels", "stages", "blocks", "threads", "uncached_steps", "seed"):
         command += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
     command += ["--device", args.device]
     load_before = os.getloadavg()[0]
     output = subprocess.run(command, capture_output=True, text=True, check=False)
     if output.returncode != 0:
-        raise RuntimeError(f"worker {size}x{size} {mode} failed:\n{output.stderr}")
+        raise RuntimeError(f"worker {size_label(args.spatial_dims, size)} {mode} failed:\n{output.stderr}")
     result = json.loads(output.stdout.strip().splitlines()[-1])
     result["load_average_before"] = load_before
     print(
-        f"{size}x{size} {mode:8s} {result['seconds']:9.2f} s  {result['samples_per_second']:8.4f} samples/s  "
+        f"{result['label']} {mode:8s} {result['seconds']:9.2f} s  {result['samples_per_second']:8.4f} samples/s  "
         f"{result['ms_per_step']:9.2f} ms/step  peak RSS {result['peak_rss_mib']:7.0f} MiB "
         f"(+{result['peak_increase_mib']:.0f})",
         flush=True,
@@ -146,7 +161,8 @@ def run_child(args: argparse.Namespace, size: int, mode: str) -> dict:
 def write_markdown(report: dict, path: Path) -> None:
     setup = report["setup"]
     lines = [
-        f"PixelSNAIL sampling, {setup['num_samples']} samples, K = {setup['num_codes']}, {setup['channels']} "
+        f"PixelSNAIL sampling of {setup['spatial_dims']}-D codes, {setup['num_samples']} samples, "
+        f"K = {setup['num_codes']}, {setup['channels']} "
         f"channels, {setup['stages']} stages x {setup['blocks']} gated residual blocks, attention after every stage; "
         f"{setup['device']}, {setup['threads']} thread(s), torch {setup['torch']}.",
         "",
@@ -154,13 +170,13 @@ def write_markdown(report: dict, path: Path) -> None:
         "step runs the same full forward at every position). Peak memory: peak resident set size of the "
         "measuring process (`getrusage` ru_maxrss), and its increase over the resident size just before sampling.",
         "",
-        "| map | mode | total s | samples/s | ms/step | peak RSS MiB | increase MiB | load avg |",
+        "| codes | mode | total s | samples/s | ms/step | peak RSS MiB | increase MiB | load avg |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in report["runs"]:
         mode = r["mode"] + (f" ({r['steps_timed']} steps timed)" if r["extrapolated"] else "")
         lines.append(
-            f"| {r['size']}x{r['size']} | {mode} | {r['seconds']:.2f} | {r['samples_per_second']:.4f} | "
+            f"| {r['label']} | {mode} | {r['seconds']:.2f} | {r['samples_per_second']:.4f} | "
             f"{r['ms_per_step']:.2f} | {r['peak_rss_mib']:.0f} | {r['peak_increase_mib']:.0f} | "
             f"{r['load_average_before']:.1f} |"
         )
@@ -175,7 +191,10 @@ def write_markdown(report: dict, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[8, 16, 32], help="code map sides")
+    parser.add_argument("--spatial-dims", type=int, choices=[1, 2], default=2, help="code maps (2) or sequences (1)")
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", help="map sides (default 8 16 32) or sequence lengths (default 64 256 1024)"
+    )
     parser.add_argument("--num-samples", type=int, default=16)
     parser.add_argument("--num-codes", type=int, default=512)
     parser.add_argument("--channels", type=int, default=128)
@@ -191,6 +210,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--mode", choices=["cached", "uncached"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.sizes is None:
+        args.sizes = [64, 256, 1024] if args.spatial_dims == 1 else [8, 16, 32]
 
     if args.worker:
         print(json.dumps(worker(args)))
@@ -207,12 +228,13 @@ def main() -> None:
         cached, uncached = (
             next(r for r in runs if r["size"] == size and r["mode"] == m) for m in ("cached", "uncached")
         )
-        speedup[f"{size}x{size}"] = uncached["seconds"] / cached["seconds"]
+        speedup[size_label(args.spatial_dims, size)] = uncached["seconds"] / cached["seconds"]
         codes_agree &= cached["first_codes"] == uncached["first_codes"]
     for run in runs:
         run.pop("first_codes")
     report = {
         "setup": {
+            "spatial_dims": args.spatial_dims,
             "num_samples": args.num_samples,
             "num_codes": args.num_codes,
             "channels": args.channels,
@@ -230,9 +252,10 @@ def main() -> None:
         "codes_agree": codes_agree,
     }
     args.output.mkdir(parents=True, exist_ok=True)
-    (args.output / "pixelsnail.json").write_text(json.dumps(report, indent=2) + "\n")
-    write_markdown(report, args.output / "pixelsnail.md")
-    print((args.output / "pixelsnail.md").read_text())
+    name = "pixelsnail-1d" if args.spatial_dims == 1 else "pixelsnail"
+    (args.output / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_markdown(report, args.output / f"{name}.md")
+    print((args.output / f"{name}.md").read_text())
 
 
 if __name__ == "__main__":

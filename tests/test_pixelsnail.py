@@ -1,5 +1,6 @@
-"""PixelSNAILModel: causality, cached sampling against the full re-run, learning on codes of real photos, input
-validation, and the Hub path (Auto classes, offline cache, trust_remote_code without hf_vqvae)."""
+"""PixelSNAILModel over 2-D code maps and 1-D code sequences: causality, cached sampling against the full re-run,
+learning on codes of real photos, input validation, and the Hub path (Auto classes, offline cache, trust_remote_code
+without hf_vqvae)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ K = 13
 HEIGHT, WIDTH = 6, 5
 CONDITION_K, CONDITION_HEIGHT, CONDITION_WIDTH = 7, 3, 5
 NUM_CLASSES = 4
+LENGTH, CONDITION_LENGTH = 12, 4
 
 # Small maps and a small network: per-position work is a handful of tiny matmuls, which one thread runs faster than
 # two (and the CPU is shared).
@@ -41,14 +43,24 @@ VARIANTS = {
         "condition_width": CONDITION_WIDTH,
     },
     "class_conditional": {"num_classes": NUM_CLASSES, "kernel_size": 3},
+    "sequence": {"spatial_dims": 1, "latent_length": LENGTH},
+    "sequence_conditional": {
+        "spatial_dims": 1,
+        "latent_length": LENGTH,
+        "attention": [False, True],
+        "condition_num_embeddings": CONDITION_K,
+        "condition_length": CONDITION_LENGTH,
+        "num_classes": NUM_CLASSES,
+        "kernel_size": 3,
+    },
 }
 
 
 def small_config(**kwargs) -> PixelSNAILConfig:
+    map_size = {} if kwargs.get("spatial_dims") == 1 else {"latent_height": HEIGHT, "latent_width": WIDTH}
     options = {
         "num_embeddings": K,
-        "latent_height": HEIGHT,
-        "latent_width": WIDTH,
+        **map_size,
         "hidden_channels": 16,
         "num_stages": 2,
         "num_residual_blocks": 1,
@@ -69,7 +81,7 @@ def conditioning(config: PixelSNAILConfig, batch: int, seed: int = 1) -> dict:
     generator = torch.Generator().manual_seed(seed)
     inputs = {}
     if config.is_conditional:
-        size = (batch, config.condition_height, config.condition_width)
+        size = (batch, *config.condition_shape)
         inputs["condition"] = torch.randint(0, config.condition_num_embeddings, size, generator=generator)
     if config.is_class_conditional:
         inputs["class_labels"] = torch.randint(0, config.num_classes, (batch,), generator=generator)
@@ -81,30 +93,29 @@ def conditioning(config: PixelSNAILConfig, batch: int, seed: int = 1) -> dict:
 def test_changing_a_code_changes_no_logit_at_or_before_it(variant):
     """For every position p: change the code at p (one batch row per p, all other codes and the condition equal)
     and check that the logits at every position up to and including p stay the same (within float noise), while
-    those of the next position and of the one below do change (so the test would see a leak)."""
+    those of the next position and (on a map) of the one below do change (so the test would see a leak)."""
     model = make_model(variant)
-    length = HEIGHT * WIDTH
+    shape = model.config.latent_shape
+    length, width = math.prod(shape), shape[-1]
     generator = torch.Generator().manual_seed(0)
-    base = torch.randint(0, K, (HEIGHT, WIDTH), generator=generator)
-    codes = base.repeat(length + 1, 1, 1)
+    base = torch.randint(0, K, shape, generator=generator)
+    codes = base.repeat(length + 1, *(1,) * len(shape)).view(length + 1, -1)
     for index in range(length):
-        row, col = divmod(index, WIDTH)
-        codes[index + 1, row, col] = (base[row, col] + 1 + index % (K - 1)) % K
+        codes[index + 1, index] = (base.flatten()[index] + 1 + index % (K - 1)) % K
     inputs = {
         name: value[:1].expand(length + 1, *value.shape[1:]) for name, value in conditioning(model.config, 1).items()
     }
     with torch.no_grad():
-        logits = model(codes, **inputs).logits  # (length + 1, K, H, W)
+        logits = model(codes.view(length + 1, *shape), **inputs).logits  # (length + 1, K, *shape)
     change = (logits[1:] - logits[:1]).abs().amax(dim=1).flatten(1)  # (perturbed position, position)
     for index in range(length):
         assert change[index, : index + 1].max() <= 1e-6, (
             f"{variant}: changing code {index} changed logits at or before it"
         )
-        row, col = divmod(index, WIDTH)
-        if col + 1 < WIDTH:
+        if index + 1 < length and (len(shape) == 1 or (index + 1) % width):
             assert change[index, index + 1] > 1e-4, f"{variant}: code {index} does not reach the next position"
-        if row + 1 < HEIGHT:
-            assert change[index, index + WIDTH] > 1e-4, f"{variant}: code {index} does not reach the position below"
+        if len(shape) == 2 and index + width < length:
+            assert change[index, index + width] > 1e-4, f"{variant}: code {index} does not reach the position below"
 
 
 @pytest.mark.parametrize("attention", [True, False])
@@ -124,6 +135,25 @@ def test_attention_sees_the_whole_past_convolutions_a_cone(attention):
         assert change[0, -1, -1] > 1e-4 and change[1, -1, -1] > 1e-4 and change[2, 3, 1] > 1e-4
     else:
         assert change[0, -1, -1] == 0 and change[1, -1, -1] == 0 and change[2, 3, 1] == 0
+
+
+@pytest.mark.parametrize("attention", [True, False])
+def test_sequence_convolutions_reach_exactly_their_kernels_attention_the_whole_past(attention):
+    """1-D, one stage of one block, kernel 3: the strictly causal input convolution reads t-3..t-1 and each of the
+    block's two convolutions t-2..t, so code t reaches positions t+1 .. t+7 through the convolutions and no further;
+    attention carries it to the end of the sequence."""
+    model = make_model("sequence", num_stages=1, kernel_size=3, attention=attention)
+    codes = torch.randint(0, K, (1, LENGTH), generator=torch.Generator().manual_seed(0)).repeat(3, 1)
+    codes[1, 0] = (codes[1, 0] + 1) % K
+    codes[2, 3] = (codes[2, 3] + 1) % K
+    with torch.no_grad():
+        logits = model(codes).logits
+    assert logits.shape == (3, K, LENGTH)
+    reached = (logits[1:] - logits[:1]).abs().amax(dim=1) > 1e-5  # (2, T)
+    for row, changed in ((0, 0), (1, 3)):
+        expected = torch.zeros(LENGTH, dtype=torch.bool)
+        expected[changed + 1 : (LENGTH if attention else changed + 8)] = True
+        assert torch.equal(reached[row], expected), (changed, reached[row].int().tolist())
 
 
 def test_condition_and_class_reach_the_logits():
@@ -157,7 +187,7 @@ def test_cached_generation_equals_the_full_rerun(variant):
     full_codes, full_logits = model.generate(
         3, **inputs, generator=torch.Generator().manual_seed(7), use_cache=False, return_logits=True
     )
-    assert cached_codes.shape == (3, HEIGHT, WIDTH) and cached_codes.dtype == torch.long
+    assert cached_codes.shape == (3, *model.config.latent_shape) and cached_codes.dtype == torch.long
     assert torch.equal(cached_codes, full_codes)
     torch.testing.assert_close(cached_logits, full_logits, atol=1e-4, rtol=0)
     with torch.no_grad():
@@ -183,9 +213,13 @@ def test_cached_generation_with_temperature_top_k_dropout_and_wide_kernel():
 
 
 # ------------------------------------------------------------------------------------------------------- learning
-def photo_codes(num_embeddings: int) -> tuple[torch.Tensor, torch.Tensor]:
+@pytest.fixture(scope="module")
+def photo_codes() -> tuple[torch.Tensor, torch.Tensor]:
     """Codes of real photo crops: a tiny VQ-VAE trained for a few seconds on 32x32 crops of scikit-image's photos,
-    then used to encode separate training and held-out crops into 8x8 code maps."""
+    then used to encode separate training and held-out crops into 8x8 maps of 32 codes."""
+    num_embeddings = 32
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     torch.manual_seed(0)
     vqvae = VQVAEModel(
         VQVAEConfig(
@@ -208,12 +242,22 @@ def photo_codes(num_embeddings: int) -> tuple[torch.Tensor, torch.Tensor]:
         loss.backward()
         optimizer.step()
     vqvae.eval()
-    return vqvae.encode(images), vqvae.encode(photo_crop_tensor(32, 192, seed=1))
+    codes = vqvae.encode(images), vqvae.encode(photo_crop_tensor(32, 192, seed=1))
+    torch.set_num_threads(previous_threads)
+    return codes
 
 
-def test_learns_codes_of_real_photos_below_uniform_and_unigram_entropy():
+@pytest.mark.parametrize("spatial_dims", [2, 1])
+def test_learns_codes_of_real_photos_below_uniform_and_unigram_entropy(photo_codes, spatial_dims):
+    """2-D: the 8x8 code maps. 1-D: the same codes read as sequences of 64 in raster order, so the prior must find
+    the row above 8 steps back (attention) rather than through a 2-D kernel."""
     num_codes = 32
-    train_codes, heldout_codes = photo_codes(num_codes)
+    train_codes, heldout_codes = photo_codes
+    if spatial_dims == 1:
+        train_codes, heldout_codes = train_codes.flatten(1), heldout_codes.flatten(1)
+        shape = {"spatial_dims": 1, "latent_length": 64}
+    else:
+        shape = {"latent_height": 8, "latent_width": 8}
     counts = torch.bincount(heldout_codes.flatten(), minlength=num_codes).double()
     probs = counts[counts > 0] / counts.sum()
     # Entropy of the held-out codes' own histogram: no position-independent model does better on them.
@@ -224,8 +268,7 @@ def test_learns_codes_of_real_photos_below_uniform_and_unigram_entropy():
     prior = PixelSNAILModel(
         PixelSNAILConfig(
             num_embeddings=num_codes,
-            latent_height=8,
-            latent_width=8,
+            **shape,
             hidden_channels=48,
             num_stages=2,
             num_residual_blocks=1,
@@ -278,11 +321,30 @@ def test_loss_is_mean_nll_in_nats():
         ({"condition_num_embeddings": 8, "condition_height": 4, "condition_width": 5}, "condition_height"),
         ({"condition_height": 2, "condition_width": 2}, "condition_num_embeddings"),
         ({"num_classes": 0}, "num_classes"),
+        ({"spatial_dims": 3}, "spatial_dims"),
+        ({"spatial_dims": 1}, "latent_length"),
+        ({"spatial_dims": 1, "latent_length": 8, "latent_width": 8}, "latent_width"),
+        ({"latent_length": 8}, "latent_length"),
+        ({"spatial_dims": 1, "latent_length": 0}, "latent_length"),
+        ({"spatial_dims": 1, "latent_length": 8, "condition_num_embeddings": 4}, "condition_length"),
+        ({"spatial_dims": 1, "latent_length": 8, "condition_num_embeddings": 4, "condition_length": 3}, "divide"),
+        ({"spatial_dims": 1, "latent_length": 8, "condition_length": 4}, "condition_num_embeddings"),
     ],
 )
 def test_bad_config_raises_value_error_naming_the_field(kwargs, field):
     with pytest.raises(ValueError, match=field):
         small_config(**kwargs)
+
+
+def test_default_config_is_a_32x32_map_and_sequence_configs_round_trip(tmp_path):
+    config = PixelSNAILConfig()
+    assert (config.spatial_dims, config.latent_shape, config.condition_shape) == (2, (32, 32), None)
+    config = small_config(**VARIANTS["sequence_conditional"])
+    assert (config.latent_shape, config.condition_shape) == ((LENGTH,), (CONDITION_LENGTH,))
+    assert config.latent_height is None and config.latent_width is None
+    config.save_pretrained(tmp_path)
+    loaded = PixelSNAILConfig.from_pretrained(tmp_path)
+    assert loaded.to_dict() == config.to_dict()
 
 
 def test_codes_out_of_range_or_misshapen_are_rejected():
@@ -299,6 +361,20 @@ def test_codes_out_of_range_or_misshapen_are_rejected():
         model(torch.zeros(2, HEIGHT + 1, WIDTH, dtype=torch.long))
     with pytest.raises(ValueError, match="integer"):
         model(codes.float())
+
+
+def test_sequence_codes_and_condition_of_the_wrong_shape_are_rejected():
+    model = make_model("sequence_conditional")
+    codes = torch.zeros(2, LENGTH, dtype=torch.long)
+    labels = torch.tensor([0, 1])
+    condition = torch.zeros(2, CONDITION_LENGTH, dtype=torch.long)
+    assert model(codes, condition=condition, class_labels=labels).logits.shape == (2, K, LENGTH)
+    with pytest.raises(ValueError, match=rf"\(batch, {LENGTH}\)"):
+        model(torch.zeros(2, 1, LENGTH, dtype=torch.long), condition=condition, class_labels=labels)
+    with pytest.raises(ValueError, match=rf"\(2, {CONDITION_LENGTH}\)"):
+        model(codes, condition=torch.zeros(2, CONDITION_LENGTH + 1, dtype=torch.long), class_labels=labels)
+    with pytest.raises(ValueError, match=rf"\(2, {CONDITION_LENGTH}\)"):
+        model(codes, class_labels=labels)
 
 
 def test_wrong_condition_shapes_and_values_are_rejected():
@@ -354,7 +430,13 @@ def test_auto_classes_offline_cache_and_trust_remote_code(tmp_path, hf_home):
     condition = conditioning(model.config, 2)["condition"]
     expected = model.generate(2, condition=condition, generator=torch.Generator().manual_seed(5))
     model.save_pretrained(tmp_path / "saved")
-    for name in ("modeling_pixelsnail.py", "configuration_pixelsnail.py", "layers.py", "config_validation.py"):
+    for name in (
+        "modeling_pixelsnail.py",
+        "pixelsnail_layers.py",
+        "configuration_pixelsnail.py",
+        "layers.py",
+        "config_validation.py",
+    ):
         assert (tmp_path / "saved" / name).is_file(), f"{name} not copied next to the weights"
     place_in_hub_cache(tmp_path / "saved", "org/pixelsnail-test", hf_home)
 

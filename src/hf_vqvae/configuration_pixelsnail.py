@@ -9,19 +9,23 @@ from .config_validation import check_positive_int, check_range
 
 class PixelSNAILConfig(PreTrainedConfig):
     r"""
-    Configuration of a [`PixelSNAILModel`], an autoregressive prior over a `latent_height` x `latent_width` map of
-    codes in `[0, num_embeddings)`, sampled in raster order.
+    Configuration of a [`PixelSNAILModel`], an autoregressive prior over discrete codes in `[0, num_embeddings)`:
+    a `latent_height` x `latent_width` map sampled in raster order (`spatial_dims=2`, images), or a sequence of
+    `latent_length` codes sampled in time order (`spatial_dims=1`, e.g. the codes of a waveform).
 
     The network is `num_stages` stages of `num_residual_blocks` gated residual blocks built from causal convolutions
     (each followed, where `attention` says so, by causal multi-head self-attention over the whole past). With
     `attention=False` it is a gated-PixelCNN-style prior as in the VQ-VAE paper; with attention it is PixelSNAIL,
     the VQ-VAE-2 top prior. The VQ-VAE-2 bottom prior sets `condition_num_embeddings` (and the condition map's
-    size): it then reads the top codes through a conditioning stack of residual blocks.
+    size): it then reads the codes of the level above through a conditioning stack of residual blocks.
 
     Args:
         num_embeddings (`int`, defaults to 512): number of codes K (the VQ-VAE's codebook size).
-        latent_height (`int`, defaults to 32): height h of the code map.
-        latent_width (`int`, defaults to 32): width w of the code map.
+        spatial_dims (`int`, defaults to 2): 2 for a code map `(h, w)`, 1 for a code sequence `(T,)`. The causal
+            convolutions, the attention's positional encoding and the conditioning stack follow it.
+        latent_height (`int`, *optional*): height h of the code map (2-D only); defaults to 32 for a 2-D prior.
+        latent_width (`int`, *optional*): width w of the code map (2-D only); defaults to 32 for a 2-D prior.
+        latent_length (`int`, *optional*): length T of the code sequence; required for a 1-D prior, `None` for 2-D.
         hidden_channels (`int`, defaults to 128): width of the network (code embeddings, residual stream,
             attention).
         num_stages (`int`, defaults to 4): stages of residual blocks (each optionally followed by attention).
@@ -30,14 +34,17 @@ class PixelSNAILConfig(PreTrainedConfig):
             none (`False`), or per stage (a list of `num_stages` booleans).
         num_attention_heads (`int`, defaults to 4): heads of each attention layer; must divide `hidden_channels`.
         dropout (`float`, defaults to 0.1): dropout inside the gated residual blocks (training only).
-        kernel_size (`int`, defaults to 5): odd size k >= 3 of the causal convolutions. Each sees the k // 2 rows
-            above (k columns wide, centred) and the k // 2 + 1 positions to the left of and at the current one.
-        condition_num_embeddings (`int`, *optional*): number of codes of the condition map (the top level of a
+        kernel_size (`int`, defaults to 5): odd size k >= 3 of the causal convolutions. In 2-D each sees the
+            k // 2 rows above (k columns wide, centred) and the k // 2 + 1 positions to the left of and at the
+            current one; in 1-D the k positions up to and including the current one.
+        condition_num_embeddings (`int`, *optional*): number of codes of the condition map (the level above in a
             VQ-VAE-2); `None` for a prior without a condition map.
-        condition_height (`int`, *optional*): height of the condition map; must divide `latent_height`. Required
-            with `condition_num_embeddings`.
-        condition_width (`int`, *optional*): width of the condition map; must divide `latent_width`. Required with
-            `condition_num_embeddings`.
+        condition_height (`int`, *optional*): height of the condition map (2-D); must divide `latent_height`.
+            Required with `condition_num_embeddings` in 2-D.
+        condition_width (`int`, *optional*): width of the condition map (2-D); must divide `latent_width`.
+            Required with `condition_num_embeddings` in 2-D.
+        condition_length (`int`, *optional*): length of the condition sequence (1-D); must divide
+            `latent_length`. Required with `condition_num_embeddings` in 1-D.
         condition_channels (`int`, *optional*): width of the conditioning stack; defaults to `hidden_channels`.
         num_condition_blocks (`int`, defaults to 2): residual blocks of the conditioning stack.
         num_classes (`int`, *optional*): number of classes for a class-conditional prior; `None` for none.
@@ -51,15 +58,18 @@ class PixelSNAILConfig(PreTrainedConfig):
     ...     latent_height=16, latent_width=16, hidden_channels=64, attention=False,
     ...     condition_num_embeddings=512, condition_height=8, condition_width=8,
     ... )
-    >>> model = PixelSNAILModel(top)
+    >>> sequence = PixelSNAILConfig(spatial_dims=1, latent_length=256, hidden_channels=64, num_classes=4)
+    >>> model = PixelSNAILModel(sequence)
     ```
     """
 
     model_type = "pixelsnail"
 
     num_embeddings: int = 512
-    latent_height: int = 32
-    latent_width: int = 32
+    spatial_dims: int = 2
+    latent_height: int | None = None
+    latent_width: int | None = None
+    latent_length: int | None = None
     hidden_channels: int = 128
     num_stages: int = 4
     num_residual_blocks: int = 2
@@ -70,14 +80,14 @@ class PixelSNAILConfig(PreTrainedConfig):
     condition_num_embeddings: int | None = None
     condition_height: int | None = None
     condition_width: int | None = None
+    condition_length: int | None = None
     condition_channels: int | None = None
     num_condition_blocks: int = 2
     num_classes: int | None = None
 
     def __post_init__(self, **kwargs):
         check_positive_int("num_embeddings", self.num_embeddings)
-        check_positive_int("latent_height", self.latent_height)
-        check_positive_int("latent_width", self.latent_width)
+        self._check_latent_shape()
         check_positive_int("hidden_channels", self.hidden_channels)
         check_positive_int("num_stages", self.num_stages)
         if isinstance(self.num_residual_blocks, bool) or not isinstance(self.num_residual_blocks, int):
@@ -106,24 +116,7 @@ class PixelSNAILConfig(PreTrainedConfig):
             raise ValueError(f"`kernel_size` must be an odd integer >= 3, got {self.kernel_size!r}")
         if self.kernel_size % 2 == 0:
             raise ValueError(f"`kernel_size` must be an odd integer >= 3, got {self.kernel_size!r}")
-        if self.condition_num_embeddings is not None:
-            check_positive_int("condition_num_embeddings", self.condition_num_embeddings)
-            for name, size, latent in (
-                ("condition_height", self.condition_height, self.latent_height),
-                ("condition_width", self.condition_width, self.latent_width),
-            ):
-                if size is None:
-                    raise ValueError(f"`{name}` is required when `condition_num_embeddings` is set, got None")
-                check_positive_int(name, size)
-                if latent % size:
-                    latent_name = name.replace("condition", "latent")
-                    raise ValueError(f"`{name}` ({size}) must divide `{latent_name}` ({latent})")
-        elif self.condition_height is not None or self.condition_width is not None:
-            raise ValueError(
-                "`condition_height` and `condition_width` need `condition_num_embeddings` (the condition's K); "
-                f"got condition_num_embeddings=None, condition_height={self.condition_height!r}, "
-                f"condition_width={self.condition_width!r}"
-            )
+        self._check_condition_shape()
         if self.condition_channels is None:
             self.condition_channels = self.hidden_channels
         check_positive_int("condition_channels", self.condition_channels)
@@ -134,6 +127,72 @@ class PixelSNAILConfig(PreTrainedConfig):
         if self.num_classes is not None:
             check_positive_int("num_classes", self.num_classes)
         super().__post_init__(**kwargs)
+
+    def _check_latent_shape(self) -> None:
+        if isinstance(self.spatial_dims, bool) or self.spatial_dims not in (1, 2):
+            raise ValueError(
+                f"`spatial_dims` must be 1 (a code sequence) or 2 (a code map), got {self.spatial_dims!r}"
+            )
+        if self.spatial_dims == 1:
+            if self.latent_length is None:
+                raise ValueError("`latent_length` (the code sequence's length) is required when spatial_dims=1")
+            for name in ("latent_height", "latent_width", "condition_height", "condition_width"):
+                if getattr(self, name) is not None:
+                    raise ValueError(
+                        f"`{name}` describes a 2-D code map; a 1-D prior (spatial_dims=1) takes `latent_length` "
+                        f"and `condition_length`, got {name}={getattr(self, name)!r}"
+                    )
+        else:
+            for name in ("latent_length", "condition_length"):
+                if getattr(self, name) is not None:
+                    raise ValueError(
+                        f"`{name}` describes a 1-D code sequence; pass spatial_dims=1 with it, or use "
+                        f"`latent_height`/`latent_width` for a 2-D map (got {name}={getattr(self, name)!r})"
+                    )
+            self.latent_height = 32 if self.latent_height is None else self.latent_height
+            self.latent_width = 32 if self.latent_width is None else self.latent_width
+        for name, size in zip(self._latent_names, self.latent_shape):
+            check_positive_int(name, size)
+
+    def _check_condition_shape(self) -> None:
+        names = self._condition_names
+        if self.condition_num_embeddings is None:
+            if any(getattr(self, name) is not None for name in names):
+                given = ", ".join(f"{name}={getattr(self, name)!r}" for name in names)
+                raise ValueError(
+                    f"`{'` and `'.join(names)}` need `condition_num_embeddings` (the condition's K); got "
+                    f"condition_num_embeddings=None, {given}"
+                )
+            return
+        check_positive_int("condition_num_embeddings", self.condition_num_embeddings)
+        for name, latent_name, latent in zip(names, self._latent_names, self.latent_shape):
+            size = getattr(self, name)
+            if size is None:
+                raise ValueError(f"`{name}` is required when `condition_num_embeddings` is set, got None")
+            check_positive_int(name, size)
+            if latent % size:
+                raise ValueError(f"`{name}` ({size}) must divide `{latent_name}` ({latent})")
+
+    @property
+    def _latent_names(self) -> tuple[str, ...]:
+        return ("latent_length",) if self.spatial_dims == 1 else ("latent_height", "latent_width")
+
+    @property
+    def _condition_names(self) -> tuple[str, ...]:
+        return ("condition_length",) if self.spatial_dims == 1 else ("condition_height", "condition_width")
+
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        """Shape of one sample's codes: `(latent_length,)` in 1-D, `(latent_height, latent_width)` in 2-D."""
+        return tuple(getattr(self, name) for name in self._latent_names)
+
+    @property
+    def condition_shape(self) -> tuple[int, ...] | None:
+        """Shape of one sample's condition codes (`(condition_length,)` or `(condition_height, condition_width)`),
+        or None for a prior without a condition map."""
+        if not self.is_conditional:
+            return None
+        return tuple(getattr(self, name) for name in self._condition_names)
 
     @property
     def num_codes(self) -> int:

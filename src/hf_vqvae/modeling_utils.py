@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import warnings
+
 from torch import nn
+from transformers.utils import logging
 
 from .layers import init_conv_weights
 from .quantizer import VectorQuantizer
 
+logger = logging.get_logger(__name__)
+
 
 class StrictLoadingMixin:
-    """`from_pretrained` that refuses a checkpoint which does not fit the config.
+    """`from_pretrained` that loads what fits, initialises what is missing, and says so by name.
 
-    transformers re-initialises tensors missing from a checkpoint with only a log line, and reports size
-    mismatches in a log table while the exception says "see above". A codebook silently re-drawn at random would
-    throw away a trained model, so here any missing, unexpected or mismatched tensor raises one `ValueError` that
-    names each tensor and both shapes. `ignore_mismatched_sizes=True` keeps transformers' behaviour for a user who
-    re-initialises on purpose (e.g. a new codebook size).
+    transformers initialises tensors missing from a checkpoint and skips unexpected ones with a condensed log line
+    that a logging level hides, and reports size mismatches in a log table while the exception says "see above".
+    A codebook silently re-drawn at random throws away a trained model, so here:
+
+    * missing tensors are initialised by the model's own `_init_weights` (a fresh model's distribution), unexpected
+      ones are dropped, and every one of them is named in a `UserWarning` and a `logger.warning`, one line per
+      tensor; `output_loading_info=True` also returns them (`missing_keys`, `unexpected_keys`, `mismatched_keys`);
+    * a size mismatch raises one `ValueError` naming each tensor and both shapes, unless
+      `ignore_mismatched_sizes=True`, which re-initialises those tensors on purpose (e.g. a new codebook size) and
+      names them in the warning too.
     """
 
     # Regex -> replacement of tensor names written by earlier releases (transformers' `key_mapping`), so that their
@@ -26,9 +36,10 @@ class StrictLoadingMixin:
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
         if cls._legacy_key_mapping and kwargs.get("key_mapping") is None:
             kwargs["key_mapping"] = dict(cls._legacy_key_mapping)
-        if kwargs.get("ignore_mismatched_sizes", False):
-            return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        reinitialise_mismatched = kwargs.pop("ignore_mismatched_sizes", False)
         wants_info = kwargs.pop("output_loading_info", False)
+        # Mismatched tensors are always loaded as "ignored" so that the check below, not transformers' "see above"
+        # error, reports them.
         model, info = super().from_pretrained(
             pretrained_model_name_or_path,
             *model_args,
@@ -36,19 +47,27 @@ class StrictLoadingMixin:
             output_loading_info=True,
             **kwargs,
         )
-        problems = [
+        mismatched = [
             f"{key}: checkpoint {tuple(saved)} vs model {tuple(wanted)}"
             for key, saved, wanted in sorted(info["mismatched_keys"])
         ]
-        problems += [f"{key}: missing from the checkpoint" for key in sorted(info["missing_keys"])]
-        problems += [f"{key}: in the checkpoint, not in the model" for key in sorted(info["unexpected_keys"])]
-        if problems:
+        if mismatched and not reinitialise_mismatched:
             raise ValueError(
-                f"the checkpoint at {pretrained_model_name_or_path!r} does not fit this {cls.__name__} config "
-                "(nothing was silently re-initialised):\n  " + "\n  ".join(problems) + "\nCheck the config "
-                "overrides passed to from_pretrained, or pass ignore_mismatched_sizes=True to re-initialise these "
-                "tensors on purpose."
+                f"the checkpoint at {pretrained_model_name_or_path!r} does not fit this {cls.__name__} config: "
+                "tensor sizes differ:\n  " + "\n  ".join(mismatched) + "\nCheck the config overrides passed to "
+                "from_pretrained, or pass ignore_mismatched_sizes=True to re-initialise these tensors on purpose."
             )
+        problems = [f"{key}: missing from the checkpoint, initialised" for key in sorted(info["missing_keys"])]
+        problems += [f"{line}, re-initialised" for line in mismatched]
+        problems += [f"{key}: in the checkpoint, not in the model, ignored" for key in sorted(info["unexpected_keys"])]
+        if problems:
+            message = (
+                f"{cls.__name__}.from_pretrained({str(pretrained_model_name_or_path)!r}): the checkpoint does not "
+                f"match the model exactly ({len(problems)} tensor(s)); freshly initialised tensors are untrained:"
+                "\n  " + "\n  ".join(problems)
+            )
+            logger.warning(message)
+            warnings.warn(message, UserWarning, stacklevel=2)
         return (model, info) if wants_info else model
 
 
