@@ -47,37 +47,37 @@ ANY_CLASS = "(cycle through the classes)"
 GENERATION_TASK = "unconditional-image-generation"
 
 
-class UploadError(ValueError):
-    """An upload the demo cannot use; its message is shown in the page."""
+class InputError(ValueError):
+    """An upload or a control value the demo cannot use; its message is shown in the page."""
 
 
 def read_upload(upload: dict | str | None) -> Image.Image:
-    """The uploaded file (gradio's file record, or a path) as a decoded PIL image, or an `UploadError` naming what is
+    """The uploaded file (gradio's file record, or a path) as a decoded PIL image, or an `InputError` naming what is
     wrong with it."""
     path = upload.get("path") if isinstance(upload, dict) else upload
     if not path:
-        raise UploadError("Upload an image first.")
+        raise InputError("Upload an image first.")
     name = Path(path).name
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(path)
     except Image.DecompressionBombError as error:
-        raise UploadError(f"{name} is too large to decode: {error}") from None
+        raise InputError(f"{name} is too large to decode: {error}") from None
     except (UnidentifiedImageError, OSError):
-        raise UploadError(
+        raise InputError(
             f"{name} is not an image file this demo can read. Upload a PNG, JPEG, WebP, BMP, GIF or TIFF image."
         ) from None
     width, height = image.size
     if width * height > MAX_PIXELS:
-        raise UploadError(
+        raise InputError(
             f"{name} is {width}x{height} pixels ({width * height / 1e6:.0f} megapixels); this demo takes images of "
             f"up to {MAX_PIXELS / 1e6:.0f} megapixels. Downscale it first."
         )
     try:
         image.load()
     except (OSError, SyntaxError, ValueError) as error:
-        raise UploadError(f"{name} is damaged or truncated and cannot be decoded ({error}).") from None
+        raise InputError(f"{name} is damaged or truncated and cannot be decoded ({error}).") from None
     return ImageOps.exif_transpose(image)
 
 
@@ -151,8 +151,8 @@ class VQDemo:
             self.generator = pipelines.VQGenerationPipeline(task=GENERATION_TASK, **shared)
         self.model = self.reconstructor.model
         vq_model = getattr(self.model, "vq_model", self.model)
-        sizes = vq_model.config.num_embeddings
-        self.codebook_sizes = sizes if isinstance(sizes, list) else None
+        sizes = vq_model.config.num_embeddings  # one K for all levels, or one per level (VQ-VAE-2)
+        self.codebook_sizes = list(sizes) if isinstance(sizes, (list, tuple)) else None
         self.num_embeddings = sizes
         self.image_size = vq_model.config.image_size
         id2label = getattr(self.model.config, "id2label", None) or {}
@@ -171,10 +171,14 @@ class VQDemo:
         """Upload -> (input as the model sees it, reconstruction, code maps, PSNR text, status text)."""
         try:
             image = read_upload(upload)
-        except UploadError as error:
+        except InputError as error:
             gr.Warning(str(error))
             return None, None, [], "", f"**Error:** {error}"
-        pixel_values = self.reconstructor.image_processor(image, return_tensors="pt").pixel_values[0]
+        try:
+            pixel_values = self.reconstructor.image_processor(image, return_tensors="pt").pixel_values[0]
+        except (ValueError, TypeError) as error:  # the processor names what it cannot convert
+            gr.Warning(f"This image cannot be processed: {error}")
+            return None, None, [], "", f"**Error:** this image cannot be processed: {error}"
         reconstruction = self.reconstructor(image, output_type="pt")
         codes = self.extractor(image, return_tensors=True)["codes"]
         codes = list(codes) if isinstance(codes, (list, tuple)) else [codes]
@@ -201,7 +205,7 @@ class VQDemo:
             num_images, temperature, top_k, seed, labels = self._generation_args(
                 class_name, num_images, temperature, top_k, seed
             )
-        except UploadError as error:
+        except InputError as error:
             gr.Warning(str(error))
             return [], f"**Error:** {error}"
         progress(0, desc="sampling codes")
@@ -218,18 +222,18 @@ class VQDemo:
         def whole(value, name: str, low: int, high: int | None = None) -> int:
             if value is None or not float(value).is_integer() or value < low or (high is not None and value > high):
                 bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
-                raise UploadError(f"{name} must be a whole number {bounds}, got {value!r}.")
+                raise InputError(f"{name} must be a whole number {bounds}, got {value!r}.")
             return int(value)
 
         num_images = whole(num_images, "The number of images", 1, MAX_IMAGES)
         if temperature is None or not math.isfinite(temperature) or temperature <= 0:
-            raise UploadError(f"The temperature must be a number above 0, got {temperature!r}.")
+            raise InputError(f"The temperature must be a number above 0, got {temperature!r}.")
         top_k = whole(top_k, "Top-k", 0) or None
         seed = whole(seed, "The seed", 0, 2**63 - 1)
         labels = None
         if self.num_classes and class_name not in (None, "", ANY_CLASS):
             if class_name not in self.class_names:
-                raise UploadError(f"Unknown class {class_name!r}; this model knows {', '.join(self.class_names)}.")
+                raise InputError(f"Unknown class {class_name!r}; this model knows {', '.join(self.class_names)}.")
             labels = self.class_names.index(class_name)
         return num_images, float(temperature), top_k, seed, labels
 
@@ -241,13 +245,20 @@ class VQDemo:
         return [self.class_names[index] for index in ids]
 
 
+def _code_embedding(prior) -> torch.nn.Module | None:
+    try:
+        return prior.get_input_embeddings()
+    except (AttributeError, NotImplementedError):  # priors saved before they exposed it
+        return getattr(prior, "embedding", None)
+
+
 @contextlib.contextmanager
 def _sampling_progress(model, progress: gr.Progress):
-    """Reports sampling progress in code positions. The priors sample one position per step and embed the code
-    sampled before it at each step, so a hook on each prior's code embedding counts the steps without touching the
-    sampler."""
-    priors = [prior for prior in getattr(model, "priors", []) if hasattr(prior, "embedding")]
-    total = sum(prior.config.latent_height * prior.config.latent_width for prior in priors)
+    """Reports sampling progress in code positions. A prior samples one position per step and embeds the code
+    sampled before it at each step, so a hook on each prior's code embedding (`get_input_embeddings`) counts the
+    steps without touching the sampler."""
+    priors = [prior for prior in getattr(model, "priors", []) if _code_embedding(prior) is not None]
+    total = sum((prior.config.latent_height or 1) * (prior.config.latent_width or 1) for prior in priors)
     done = 0
 
     def step(*_) -> None:
@@ -255,7 +266,7 @@ def _sampling_progress(model, progress: gr.Progress):
         done += 1
         progress((min(done, total), total), desc="sampling codes", unit="positions")
 
-    handles = [prior.embedding.register_forward_hook(step) for prior in priors]
+    handles = [_code_embedding(prior).register_forward_hook(step) for prior in priors]
     try:
         yield
     finally:
