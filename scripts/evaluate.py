@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -39,7 +38,8 @@ from pathlib import Path
 import torch
 from transformers import AutoModel
 
-from hf_vqvae import PixelSNAILModel, VQVAEImageProcessor
+from hf_vqvae import PixelSNAILModel
+from hf_vqvae.codes_info import CodesInfo, PriorColumns
 from hf_vqvae.evaluation import (
     code_loader,
     describe_dataset,
@@ -51,7 +51,7 @@ from hf_vqvae.evaluation import (
     prior_fid,
     weights_fingerprint,
 )
-from hf_vqvae.training import load_codes_info
+from hf_vqvae.loading import load_processor
 
 VQ_MODEL_TYPES = ("vqvae", "vqvae2")
 
@@ -98,48 +98,46 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def processor_for(model, source: str) -> VQVAEImageProcessor:
-    """The processor saved with the model, else one sized for it."""
-    try:
-        return VQVAEImageProcessor.from_pretrained(source)
-    except OSError:
-        return VQVAEImageProcessor.for_model_size(model.config.image_size, model.config.in_channels)
+def describe(task: str, dataset: str) -> dict:
+    """The model-index task and dataset of results on `dataset`."""
+    info = describe_dataset(dataset)
+    return {"task": task, "dataset_type": info.model_index_type, "dataset_name": info.name}
 
 
 def evaluate_vq(args, model) -> tuple[dict, dict]:
-    processor = processor_for(model, args.model_name_or_path)
+    processor = load_processor(args.model_name_or_path, model.config)
     loader = image_loader(
         args.dataset, args.split, processor, args.batch_size, args.num_workers, args.image_column, args.label_column
     )
     metrics = evaluate_vq_model(model, loader, max_samples=args.max_samples, progress=not args.no_progress)
-    dataset_type, dataset_name = describe_dataset(args.dataset)
-    return metrics, {"task": "reconstruction", "dataset_type": dataset_type, "dataset_name": dataset_name}
+    return metrics, describe("reconstruction", args.dataset)
 
 
-def _prior_columns(source: str) -> tuple[str | None, str | None]:
-    """(code column, condition column) a prior was trained on, from the codes_info.json train.py saved with it."""
+def _prior_columns(source: str) -> PriorColumns:
+    """The code dataset columns a prior was trained on, from the codes_info.json train.py saved with it."""
     try:
-        info = load_codes_info(source, repo_type="model").get("prior") or {}
+        columns = CodesInfo.read(source, repo_type="model").prior
     except OSError:  # a prior saved without codes_info.json: the columns must come from the command line
-        info = {}
-    return info.get("code_column"), info.get("condition_column")
+        columns = None
+    return columns or PriorColumns(code_column=None)
 
 
-def score_prior(args, prior, data_info: dict, code_column: str, condition_column: str | None) -> dict:
+def score_prior(args, prior, data_info: CodesInfo, code_column: str, condition_column: str | None) -> dict:
     """`evaluate_prior` of `prior` on one level's codes (`code_column`) of the split."""
-    label_column = data_info.get("label_column") if prior.config.num_classes else None
+    label_column = data_info.label_column if prior.config.num_classes else None
     loader = code_loader(
         args.dataset, args.split, code_column, condition_column, label_column, args.batch_size, args.num_workers
     )
-    image_dims = math.prod(data_info["image_shape"])
-    return evaluate_prior(prior, loader, image_dims, max_samples=args.max_samples, progress=not args.no_progress)
+    return evaluate_prior(
+        prior, loader, data_info.image_dims, max_samples=args.max_samples, progress=not args.no_progress
+    )
 
 
 def evaluate_pixelsnail(args, prior, device: str) -> tuple[dict, dict]:
-    data_info = load_codes_info(args.dataset)
-    saved_code_column, saved_condition_column = _prior_columns(args.model_name_or_path)
-    code_column = args.code_column or saved_code_column or "codes"
-    condition_column = args.condition_column or saved_condition_column
+    data_info = CodesInfo.read(args.dataset)
+    saved = _prior_columns(args.model_name_or_path)
+    code_column = args.code_column or saved.code_column or "codes"
+    condition_column = args.condition_column or saved.condition_column
     metrics = score_prior(args, prior, data_info, code_column, condition_column)
     # The evaluated prior is used as it is where the chain names it again.
     chain = [
@@ -148,11 +146,11 @@ def evaluate_pixelsnail(args, prior, device: str) -> tuple[dict, dict]:
     ]
 
     # The codes describe images of the source dataset: name that one in the model-index.
-    image_dataset = args.fid_dataset or data_info.get("source_dataset") or args.dataset
-    dataset_type, dataset_name = describe_dataset(image_dataset)
+    image_dataset = args.fid_dataset or data_info.source_dataset or args.dataset
+    described = describe("prior", image_dataset)
     # The image NLL bound needs a prior for every level: this one for a one-level VQ-VAE, the chain of
     # --sampling_priors (top first) for a hierarchy.
-    num_levels = len(data_info.get("levels", []))
+    num_levels = len(data_info.levels)
     if num_levels == 1 and prior.config.condition_num_embeddings is None:
         bound_priors = []  # this prior's own bits, already measured
     elif args.sampling_priors and len(args.sampling_priors) == num_levels > 1:
@@ -161,16 +159,16 @@ def evaluate_pixelsnail(args, prior, device: str) -> tuple[dict, dict]:
         bound_priors = None
     nll_bound = bound_priors is not None and not args.no_nll_bound
     if not (args.fid_samples or nll_bound):
-        return metrics, {"task": "prior", "dataset_type": dataset_type, "dataset_name": dataset_name}
+        return metrics, described
     if not args.fid_dataset and _missing_local_path(image_dataset):
         problem = f"the codes' source dataset {image_dataset!r} (codes_info.json) does not resolve from this folder"
         if args.fid_samples:
             raise SystemExit(f"{problem}: pass --fid_dataset")
         print(f"{problem}: no image NLL bound (pass --fid_dataset to name the images)", file=sys.stderr)
-        return metrics, {"task": "prior", "dataset_type": dataset_type, "dataset_name": dataset_name}
-    vq_source = args.vq_model or data_info["vq_model"]
+        return metrics, described
+    vq_source = args.vq_model or data_info.vq_model
     vq_model = AutoModel.from_pretrained(vq_source, trust_remote_code=args.trust_remote_code).to(device).eval()
-    processor = processor_for(vq_model, vq_source)
+    processor = load_processor(vq_source, vq_model.config)
 
     def images(split: str):
         return image_loader(
@@ -194,10 +192,12 @@ def evaluate_pixelsnail(args, prior, device: str) -> tuple[dict, dict]:
                 if level_prior is prior:  # scored above
                     code_bits += metrics["bits_per_dim"]
                     continue
-                level_column, level_condition = _prior_columns(path)
-                if level_column is None:
+                columns = _prior_columns(path)
+                if columns.code_column is None:
                     raise SystemExit(f"{path} has no codes_info.json naming its code level: pass --no_nll_bound")
-                code_bits += score_prior(args, level_prior, data_info, level_column, level_condition)["bits_per_dim"]
+                code_bits += score_prior(args, level_prior, data_info, columns.code_column, columns.condition_column)[
+                    "bits_per_dim"
+                ]
             metrics["all_levels_bits_per_dim"] = code_bits
         metrics["reconstruction_bits_per_dim"] = decoder["reconstruction_bits_per_dim"]
         metrics["reconstruction_sigma"] = decoder["reconstruction_sigma"]
@@ -220,7 +220,7 @@ def evaluate_pixelsnail(args, prior, device: str) -> tuple[dict, dict]:
         )
         metrics["fid_samples"] = len(references)
         metrics["fid_seconds"] = time.perf_counter() - start
-    return metrics, {"task": "prior", "dataset_type": dataset_type, "dataset_name": dataset_name}
+    return metrics, described
 
 
 def _missing_local_path(dataset: str) -> bool:
@@ -239,23 +239,23 @@ def main(argv: list[str] | None = None) -> dict:
     model = model.to(device).eval()
     model_type = model.config.model_type
     if model_type in VQ_MODEL_TYPES:
-        metrics, describe = evaluate_vq(args, model)
+        metrics, described = evaluate_vq(args, model)
     elif model_type == "pixelsnail":
         if args.sampling_priors is None and args.fid_samples and model.config.condition_num_embeddings is not None:
             raise SystemExit("a conditional prior samples below a top prior: pass --sampling_priors TOP THIS")
-        metrics, describe = evaluate_pixelsnail(args, model, device)
+        metrics, described = evaluate_pixelsnail(args, model, device)
     else:
         raise SystemExit(f"cannot evaluate a model of type {model_type!r}: expected vqvae, vqvae2 or pixelsnail")
 
     model_name = args.model_name or Path(args.model_name_or_path.rstrip("/")).name
-    dataset_type = args.dataset_type or describe["dataset_type"]
-    dataset_name = args.dataset_name or describe["dataset_name"]
+    dataset_type = args.dataset_type or described["dataset_type"]
+    dataset_name = args.dataset_name or described["dataset_name"]
     result = {
         "metrics": metrics,
         "model_index": model_index_entries(
             model_name,
             metrics,
-            task=describe["task"],
+            task=described["task"],
             dataset_type=dataset_type,
             dataset_name=dataset_name,
             dataset_split=args.split,

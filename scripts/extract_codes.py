@@ -13,7 +13,6 @@ for a VQ-VAE-2) and the labels when the dataset has them, plus `codes_info.json`
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -21,14 +20,14 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 from accelerate.utils import gather_object
-from datasets import Array2D, ClassLabel, Dataset, Features, Value
+from datasets import Array2D, Array3D, ClassLabel, Dataset, Features, List, Value
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import AutoModel
 
-from hf_vqvae import VQVAEImageProcessor
+from hf_vqvae.codes_info import CodesInfo
 from hf_vqvae.data import ImageCollator, SkipLog, load_stream, write_parquet_shards
-from hf_vqvae.training import CODES_INFO
+from hf_vqvae.loading import load_processor
 
 
 def parse_args() -> argparse.Namespace:
@@ -47,7 +46,16 @@ def parse_args() -> argparse.Namespace:
 
 
 @torch.no_grad()
-def encode_split(args, split: str, model, processor, accelerator: Accelerator) -> tuple[dict[str, list], SkipLog, Any]:
+def code_feature(shape: tuple[int, ...]):
+    """The `datasets` feature of one level's code maps of `shape` (without the batch), int32."""
+    if len(shape) == 1:
+        return List(Value("int32"), length=shape[0])
+    return {2: Array2D, 3: Array3D}[len(shape)](shape=shape, dtype="int32")
+
+
+def encode_split(
+    args, split: str, model, processor, columns_of_levels: list[str], accelerator: Accelerator
+) -> tuple[dict[str, list], SkipLog, Any]:
     """This process's part of `split`: the code columns (plus `id`, `label`), its skip log, the label feature."""
     stream = load_stream(
         args.dataset,
@@ -68,10 +76,8 @@ def encode_split(args, split: str, model, processor, accelerator: Accelerator) -
         skips.check(args.max_skipped_fraction)
         if len(batch["pixel_values"]) == 0:
             continue
-        codes = model.encode(batch["pixel_values"].to(accelerator.device))
-        levels = codes if isinstance(codes, (tuple, list)) else (codes,)
-        names = ["codes"] if len(levels) == 1 else [f"codes_{i}" for i in range(len(levels))]
-        for name, level in zip(names, levels):
+        levels = model.encode_levels(batch["pixel_values"].to(accelerator.device))
+        for name, level in zip(columns_of_levels, levels):
             columns.setdefault(name, []).extend(level.to(torch.int32).cpu().numpy())
         if batch["ids"] is not None:
             columns.setdefault("id", []).extend(batch["ids"].tolist())
@@ -86,42 +92,23 @@ def main() -> None:
     args = parse_args()
     accelerator = Accelerator()
     model = AutoModel.from_pretrained(args.model_name_or_path).to(accelerator.device).eval()
-    try:
-        processor = VQVAEImageProcessor.from_pretrained(args.model_name_or_path)
-    except OSError:
-        processor = VQVAEImageProcessor.for_model_size(model.config.image_size, model.config.in_channels)
-
-    size, factors = model.config.image_size, getattr(model.config, "downsample_factors", None)
-    factors = list(factors) if factors else [model.config.downsample_factor]
-    num_codes = model.config.num_embeddings
-    num_codes = list(num_codes) if isinstance(num_codes, (list, tuple)) else [num_codes] * len(factors)
-    names = ["codes"] if len(factors) == 1 else [f"codes_{i}" for i in range(len(factors))]
-    levels = [
-        {"column": name, "height": size // f, "width": size // f, "num_embeddings": k}
-        for name, f, k in zip(names, factors, num_codes)
-    ]
-    info = {
-        "vq_model": str(Path(args.model_name_or_path).resolve())
-        if Path(args.model_name_or_path).exists()
-        else args.model_name_or_path,
-        "vq_model_type": model.config.model_type,
-        "levels": levels,
-        "image_shape": [model.config.in_channels, size, size],
-        "source_dataset": args.dataset,
-        "label_column": None,
-        "num_classes": None,
-        "splits": {},
-    }
+    processor = load_processor(args.model_name_or_path, model.config)
+    source = Path(args.model_name_or_path)
+    info = CodesInfo.for_vq_model(
+        model.config,
+        vq_model=str(source.resolve()) if source.exists() else args.model_name_or_path,
+        source_dataset=args.dataset,
+    )
     for split in args.splits:
-        columns, skips, label_feature = encode_split(args, split, model, processor, accelerator)
+        columns, skips, label_feature = encode_split(args, split, model, processor, info.columns, accelerator)
         feature_types = {"id": Value("int64")} if "id" in columns else {}
-        for level in levels:
-            feature_types[level["column"]] = Array2D(shape=(level["height"], level["width"]), dtype="int32")
+        for level in info.levels:
+            feature_types[level.column] = code_feature(level.shape)
         if "label" in columns:
             feature_types["label"] = label_feature if isinstance(label_feature, ClassLabel) else Value("int64")
-            info["label_column"] = "label"
+            info.label_column = "label"
             labels_seen = gather_object(columns["label"])
-            info["num_classes"] = (
+            info.num_classes = (
                 label_feature.num_classes if isinstance(label_feature, ClassLabel) else int(max(labels_seen)) + 1
             )
         part = Dataset.from_dict(columns, features=Features(feature_types))
@@ -144,14 +131,13 @@ def main() -> None:
                     )
                     source.rename(args.output_dir / "data" / f"{split}-{offset:05d}-of-{total_shards:05d}.parquet")
                     offset += 1
-            info["splits"][split] = {"examples": sum(c[1] for c in counts), "skipped": sum(c[3] for c in counts)}
-            print(f"{split}: {info['splits'][split]['examples']} code maps in {total_shards} shards")
+            info.splits[split] = {"examples": sum(c[1] for c in counts), "skipped": sum(c[3] for c in counts)}
+            print(f"{split}: {info.splits[split]['examples']} code maps in {total_shards} shards")
         accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         for process_index in range(accelerator.num_processes):
             shutil.rmtree(args.output_dir / f".part{process_index}", ignore_errors=True)
-        (args.output_dir / CODES_INFO).write_text(json.dumps(info, indent=2) + "\n")
-        print(f"wrote {args.output_dir / CODES_INFO}")
+        print(f"wrote {info.write(args.output_dir)}")
 
 
 if __name__ == "__main__":

@@ -17,9 +17,11 @@ from pathlib import Path
 import torch
 from transformers import AutoModel
 
-from hf_vqvae import PixelSNAILModel, VQVAEImageProcessor
-from hf_vqvae.sampling import decode_codes, sample_codes
-from hf_vqvae.training import load_codes_info, save_sample_grid
+from hf_vqvae import PixelSNAILModel
+from hf_vqvae.codes_info import CodesInfo
+from hf_vqvae.images import save_sample_grid
+from hf_vqvae.loading import load_processor
+from hf_vqvae.sampling import class_labels_for, generate_images
 
 
 def main() -> None:
@@ -38,25 +40,25 @@ def main() -> None:
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     priors = [PixelSNAILModel.from_pretrained(path).to(device).eval() for path in args.prior]
-    vq_source = args.vq_model or load_codes_info(args.prior[0], repo_type="model")["vq_model"]
+    vq_source = args.vq_model or CodesInfo.read(args.prior[0], repo_type="model").vq_model
     vq_model = AutoModel.from_pretrained(vq_source).to(device).eval()
+    try:  # the given labels checked, or every class in turn
+        labels = class_labels_for(priors, args.num_samples, args.class_labels or None, device)
+    except ValueError as error:
+        parser.error(f"--class_labels: {error}")
 
-    labels = None
-    if args.class_labels:
-        values = args.class_labels * args.num_samples if len(args.class_labels) == 1 else args.class_labels
-        if len(values) != args.num_samples:
-            parser.error(f"--class_labels takes one label or {args.num_samples}, got {len(args.class_labels)}")
-        labels = torch.tensor(values, device=device)
-    elif any(prior.config.num_classes for prior in priors):
-        num_classes = max(prior.config.num_classes or 0 for prior in priors)
-        labels = torch.arange(args.num_samples, device=device) % num_classes  # every class in turn
-
-    generator = torch.Generator(device=device).manual_seed(args.seed)
-    codes = sample_codes(
-        priors, args.num_samples, labels, args.temperature, args.top_k, generator, use_cache=not args.no_cache
+    pixels = generate_images(
+        priors,
+        vq_model,
+        args.num_samples,
+        class_labels=labels,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        seed=args.seed,
+        use_cache=not args.no_cache,
+        progress=True,
     )
-    pixels = decode_codes(vq_model, codes)
-    processor = VQVAEImageProcessor.for_model_size(vq_model.config.image_size, vq_model.config.in_channels)
+    processor = load_processor(vq_source, vq_model.config)
     save_sample_grid(processor.postprocess(pixels), args.output, columns=args.columns)
     record = {"output": str(args.output), "priors": args.prior, "vq_model": vq_source, "seed": args.seed}
     record["class_labels"] = labels.tolist() if labels is not None else None

@@ -52,6 +52,7 @@ from hf_vqvae import (
     VQVAEImageToImagePipeline,
     VQVAEModel,
 )
+from hf_vqvae.codes_info import CodesInfo
 from hf_vqvae.data import random_crops, skimage_photos, write_parquet_shards
 from hf_vqvae.evaluation import EVAL_RESULTS_FILE, weights_fingerprint
 from hf_vqvae.hub import (
@@ -61,8 +62,8 @@ from hf_vqvae.hub import (
     build_model_repo,
     template_path,
 )
+from hf_vqvae.images import save_reconstruction_grid, save_sample_grid
 from hf_vqvae.metrics.functional import codebook_fraction_used, codebook_perplexity, psnr_per_image
-from hf_vqvae.training.images import save_reconstruction_grid, save_sample_grid
 
 # The classes of the class-conditional prior: which photo a crop was cut from.
 PHOTOS = ("astronaut", "coffee", "chelsea")
@@ -112,10 +113,8 @@ def vq_metrics(model, pixels: torch.Tensor) -> dict[str, float]:
         "eval/mse": float((reconstruction - pixels).square().flatten(1).mean(1).mean()),
         "eval/psnr": float(psnr_per_image(reconstruction, pixels).mean()),
     }
-    codes = out.codes if isinstance(out.codes, tuple) else (out.codes,)
-    sizes = model.config.num_embeddings
-    sizes = sizes if isinstance(sizes, list) else [sizes] * len(codes)
-    for level, (level_codes, k) in enumerate(zip(codes, sizes)):
+    codes = out.level_codes
+    for level, (level_codes, k) in enumerate(zip(codes, model.config.level_num_embeddings)):
         histogram = torch.bincount(level_codes.flatten(), minlength=k).double()
         prefix = "eval/" if len(codes) == 1 else f"eval/level{level}_"
         metrics[prefix + "perplexity"] = codebook_perplexity(histogram)
@@ -195,11 +194,10 @@ def parts(tmp_path_factory) -> SimpleNamespace:
     train_codes, test_codes = vq.encode(train_pixels), vq.encode(test_pixels)
     train(prior, lambda s: prior(train_codes[batch(s)], class_labels=train_labels[batch(s)],
                                  labels=train_codes[batch(s)]).loss, steps=30)  # fmt: skip
-    codes_info = {
-        "vq_model": str(vq_dir), "vq_model_type": "vqvae", "source_dataset": str(data), "image_shape": [3, SIZE, SIZE],
-        "levels": [{"column": "codes", "height": 4, "width": 4, "num_embeddings": 32}], "num_classes": len(PHOTOS),
-        "label_column": "label",
-    }  # fmt: skip
+    # The record scripts/extract_codes.py writes for these codes, with the prior's columns as train.py saves it.
+    codes_info = CodesInfo.for_vq_model(vq.config, vq_model=str(vq_dir), source_dataset=str(data))
+    codes_info.label_column, codes_info.num_classes = "label", len(PHOTOS)
+    codes_info = codes_info.for_prior("codes").to_dict()
     # As PriorTask.evaluate pictures it: prior samples for the eval labels, decoded by the VQ-VAE.
     samples = prior.generate(6, class_labels=test_labels[::4][:6], generator=torch.Generator().manual_seed(0))
     save_sample_grid(processor.postprocess(vq.decode(samples).clamp(-1, 1)), root / "samples.png", columns=6)
@@ -225,12 +223,12 @@ def parts(tmp_path_factory) -> SimpleNamespace:
     train(bottom, lambda s: bottom(bottom_codes[batch(s)], condition=top_codes[batch(s)],
                                    labels=bottom_codes[batch(s)]).loss, steps=20)  # fmt: skip
     test_top, test_bottom = vq2.encode(test_pixels)
-    info2 = {"vq_model": str(vq2_dir), "source_dataset": str(data)}
+    info2 = CodesInfo.for_vq_model(vq2.config, vq_model=str(vq2_dir), source_dataset=str(data))
     top_dir = write_run(root / "top", top, prior_metrics(top, test_top), train_args("pixelsnail", data, 20),
-                        None, codes_info=info2)  # fmt: skip
+                        None, codes_info=info2.for_prior("codes_0").to_dict())  # fmt: skip
     bottom_dir = write_run(root / "bottom", bottom, prior_metrics(bottom, test_bottom, condition=test_top),
                            train_args("pixelsnail", data, 20, condition_column="codes_0"), None,
-                           codes_info=info2)  # fmt: skip
+                           codes_info=info2.for_prior("codes_1", "codes_0").to_dict())  # fmt: skip
 
     repos = root / "repos"
     built = {

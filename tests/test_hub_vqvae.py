@@ -48,7 +48,7 @@ def test_save_load_round_trip_is_bitwise(tmp_path):
     for loaded in (VQVAEModel.from_pretrained(tmp_path), AutoModel.from_pretrained(tmp_path)):
         assert type(loaded) is VQVAEModel
         assert_state_dicts_bitwise_equal(model.state_dict(), loaded.state_dict())
-        assert "quantizer.ema_sum" in loaded.state_dict() and "quantizer.ema_count" in loaded.state_dict()
+        assert "quantizers.0.ema_sum" in loaded.state_dict() and "quantizers.0.ema_count" in loaded.state_dict()
     # The file itself holds every tensor, EMA state included.
     assert_state_dicts_bitwise_equal(model.state_dict(), load_file(tmp_path / "model.safetensors"))
 

@@ -110,12 +110,11 @@ class VQGenerationConfig(PreTrainedConfig):
 
     # ------------------------------------------------------------------------------------------------ properties
     @property
-    def level_shapes(self) -> list[tuple[int, int, int]]:
-        """`(num_embeddings, height, width)` of each level's code map for `image_size` images, top first."""
+    def level_shapes(self) -> list[tuple[int, ...]]:
+        """`(num_embeddings, *latent_shape)` of each level's code map for `image_size` signals, top first:
+        `(K, height, width)` for images."""
         vq = self.vq_config
-        if vq.model_type == "vqvae2":
-            return [(k, size, size) for k, size in zip(vq.level_num_embeddings, vq.latent_sizes)]
-        return [(vq.num_embeddings, vq.latent_size, vq.latent_size)]
+        return [(k, *shape) for k, shape in zip(vq.level_num_embeddings, vq.level_latent_shapes)]
 
     @property
     def image_size(self) -> int:

@@ -15,7 +15,7 @@ from .modeling_pixelsnail import PixelSNAILModel
 from .modeling_utils import StrictLoadingMixin
 from .modeling_vqvae import VQVAEModel
 from .modeling_vqvae2 import VQVAE2Model
-from .sampling import decode_codes, sample_codes
+from .sampling import decode_codes, generate_images
 
 VQ_MODEL_CLASSES: dict[str, type[PreTrainedModel]] = {"vqvae": VQVAEModel, "vqvae2": VQVAE2Model}
 
@@ -99,11 +99,11 @@ class VQGenerationModel(VQGenerationPreTrainedModel):
         return self.vq_model.encode(pixel_values)
 
     @torch.no_grad()
-    def decode(self, codes: Sequence[torch.LongTensor]) -> torch.FloatTensor:
-        """Pixels `(B, C, H, W)` in [-1, 1] from code maps, top first (as many as there are priors or levels)."""
-        if isinstance(codes, torch.Tensor):
-            codes = [codes]
-        return decode_codes(self.vq_model, list(codes))
+    def decode(self, codes: Sequence[torch.LongTensor] | torch.LongTensor) -> torch.FloatTensor:
+        """Pixels `(B, C, H, W)` in [-1, 1] from the code maps of the upper levels, top first (as `generate` returns
+        them with `return_codes=True`: one per prior); the levels below them are left out of the decoder. A lone
+        map `(B, h, w)` is the top level's."""
+        return decode_codes(self.vq_model, [codes] if torch.is_tensor(codes) else list(codes))
 
     # ---------------------------------------------------------------------------------------------- sampling
     @torch.no_grad()
@@ -135,36 +135,17 @@ class VQGenerationModel(VQGenerationPreTrainedModel):
         Returns:
             pixels `(B, C, H, W)` in [-1, 1], or `(pixels, codes)` with `return_codes=True`.
         """
-        if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images <= 0:
-            raise ValueError(f"`num_images` must be a positive integer, got {num_images!r}")
-        labels = self._class_labels(class_labels, num_images)
-        codes = sample_codes(
-            list(self.priors), num_images, labels, temperature, top_k, generator=generator, use_cache=use_cache
+        return generate_images(
+            list(self.priors),
+            self.vq_model,
+            num_images,
+            class_labels=class_labels,
+            temperature=temperature,
+            top_k=top_k,
+            generator=generator,
+            use_cache=use_cache,
+            return_codes=return_codes,
         )
-        pixels = decode_codes(self.vq_model, codes)
-        return (pixels, codes) if return_codes else pixels
-
-    def _class_labels(self, class_labels, num_images: int) -> torch.LongTensor | None:
-        num_classes = self.config.num_classes
-        device = self.priors[0].device
-        if num_classes is None:
-            if class_labels is not None:
-                raise ValueError("this bundle's priors are not class-conditional: generate without `class_labels`")
-            return None
-        if class_labels is None:
-            return torch.arange(num_images, device=device) % num_classes
-        if isinstance(class_labels, int) and not isinstance(class_labels, bool):
-            class_labels = [class_labels] * num_images
-        labels = torch.as_tensor(class_labels, dtype=torch.long, device=device).flatten()
-        if labels.numel() == 1:
-            labels = labels.expand(num_images)
-        if labels.numel() != num_images:
-            raise ValueError(
-                f"`class_labels` must hold one label or {num_images} (one per image), got {labels.numel()}"
-            )
-        if int(labels.min()) < 0 or int(labels.max()) >= num_classes:
-            raise ValueError(f"`class_labels` must lie in [0, {num_classes}), got {labels.tolist()}")
-        return labels.contiguous()
 
 
 __all__ = ["VQGenerationModel", "VQGenerationPreTrainedModel"]

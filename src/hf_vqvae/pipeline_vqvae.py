@@ -118,8 +118,9 @@ class VQVAEFeatureExtractionPipeline(_VQImagePipeline):
         timeout (`float`, *optional*): seconds to wait for a URL.
 
     Returns (per image) a dict:
-        codes: the code map `(h, w)` (long); for a VQ-VAE-2 a list with one map per level, top first.
-        quantized: the quantized embeddings `(D, h, w)`; for a VQ-VAE-2 a list, one per level, top first.
+        codes: the code map `(h, w)` (long) of a one-level model (a VQ-VAE); for a hierarchy (VQ-VAE-2) a list with
+            one map per level, top first.
+        quantized: the quantized embeddings `(D, h, w)`, or a list of them, one per level, top first.
     """
 
     def _sanitize_parameters(self, return_tensors: bool | None = None, timeout: float | None = None, **kwargs):
@@ -129,13 +130,10 @@ class VQVAEFeatureExtractionPipeline(_VQImagePipeline):
 
     def _forward(self, model_inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         vq_model = _vq_model(self.model)
-        codes = vq_model.encode(model_inputs["pixel_values"])
         # One flat key per level: the pipeline's batch splitter slices each dict value along the batch dimension,
         # which a tuple of per-level tensors would defeat (it would index the tuple instead).
-        if isinstance(codes, torch.Tensor):
-            return {"codes_0": codes, "quantized_0": vq_model.quantizer.embed(codes)}
         outputs: dict[str, torch.Tensor] = {}
-        for level, level_codes in enumerate(codes):
+        for level, level_codes in enumerate(vq_model.encode_levels(model_inputs["pixel_values"])):
             outputs[f"codes_{level}"] = level_codes
             outputs[f"quantized_{level}"] = vq_model.quantizers[level].embed(level_codes)
         return outputs
@@ -147,7 +145,7 @@ class VQVAEFeatureExtractionPipeline(_VQImagePipeline):
         if not return_tensors:
             codes = [c.tolist() for c in codes]
             quantized = [q.tolist() for q in quantized]
-        if num_levels == 1 and _vq_model(self.model).config.model_type != "vqvae2":
+        if num_levels == 1:  # a VQ-VAE's one map, as its `encode` returns it
             return {"codes": codes[0], "quantized": quantized[0]}
         return {"codes": codes, "quantized": quantized}
 

@@ -1,4 +1,5 @@
-"""PNG grids of what people look at: inputs beside reconstructions, and samples."""
+"""PNG grids of what people look at: inputs beside reconstructions, and samples. Training writes them at every
+evaluation, `scripts/sample.py` and the Hub repos (`hf_vqvae.hub`) show them."""
 
 from __future__ import annotations
 

@@ -1,0 +1,51 @@
+"""The pipelines a repo serves: their code beside the model's, and their `custom_pipelines` entries in config.json."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from transformers.dynamic_module_utils import custom_object_save
+
+from ..pipeline_vqvae import VQGenerationPipeline, VQVAEFeatureExtractionPipeline, VQVAEImageToImagePipeline
+
+PIPELINES: dict[str, type] = {
+    "image-to-image": VQVAEImageToImagePipeline,
+    "image-feature-extraction": VQVAEFeatureExtractionPipeline,
+    "unconditional-image-generation": VQGenerationPipeline,
+}
+# The tasks each kind of repo serves, its main one (the card's `pipeline_tag`) first. A prior alone makes code maps,
+# not images: it serves no pipeline task; the generation bundle serves images from it.
+REPO_TASKS: dict[str, list[str]] = {
+    "vqvae": ["image-to-image", "image-feature-extraction"],
+    "vqvae2": ["image-to-image", "image-feature-extraction"],
+    "pixelsnail": [],
+    "vq_generation": ["unconditional-image-generation", "image-to-image", "image-feature-extraction"],
+}
+
+
+def add_pipelines(repo_dir: str | Path, tasks: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Adds the pipelines of `tasks` to a saved model folder: their code file, and one `custom_pipelines` entry per
+    task in config.json, MERGED with the entries already there (each `Pipeline.save_pretrained` would replace them
+    with its own task only; entries as it writes them: impl as `module.Class`, `pt` the model classes). Returns the
+    merged entries."""
+    repo_dir = Path(repo_dir)
+    config_path = repo_dir / "config.json"
+    config = json.loads(config_path.read_text())
+    entries = dict(config.get("custom_pipelines") or {})
+    for task in tasks:
+        if task not in PIPELINES:
+            raise ValueError(f"no hf_vqvae pipeline for task {task!r}; known: {sorted(PIPELINES)}")
+        pipeline_class = PIPELINES[task]
+        module = pipeline_class.__module__.split(".")[-1]
+        entries[task] = {"impl": f"{module}.{pipeline_class.__name__}", "pt": ["AutoModel"], "type": "image"}
+        # The pipeline's file (and any relative import of it) next to the model code, for trust_remote_code.
+        custom_object_save(pipeline_class, repo_dir)
+    config["custom_pipelines"] = entries
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    return entries
+
+
+__all__ = ["PIPELINES", "REPO_TASKS", "add_pipelines"]
