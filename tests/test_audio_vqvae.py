@@ -146,7 +146,10 @@ def test_save_load_round_trip_and_auto_classes(tmp_path):
     with torch.no_grad():
         a = model(inputs.input_values, speaker_ids=1, attention_mask=inputs.attention_mask)
         b = loaded(inputs.input_values, speaker_ids=1, attention_mask=inputs.attention_mask)
-    assert torch.equal(a.logits, b.logits) and torch.equal(a.codes, b.codes)
+    # Bitwise-equal weights; the logits agree to float rounding only, because the loaded tensors sit in the
+    # safetensors file's memory at another alignment and MKL's GEMM picks its kernel by alignment (1e-7 here).
+    assert torch.equal(a.codes, b.codes)
+    torch.testing.assert_close(a.logits, b.logits, rtol=0, atol=1e-5)
 
 
 def test_hub_round_trip_without_hf_vqvae(tmp_path, hf_home):

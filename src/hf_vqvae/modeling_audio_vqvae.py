@@ -202,7 +202,12 @@ class AudioVQVAEModel(AudioVQVAEPreTrainedModel):
         quantized = self.quantizer(self._latents(waveform))
         targets = mu_law_encode(waveform, self.config.mu_law_channels)
         logits = self.decoder(targets, self.condition(quantized.quantized), speaker)
-        per_sample = F.cross_entropy(logits.float(), targets, reduction="none")
+        # Over the channels-last layout the WaveNet computes in (the `(B, C, T)` logits are a view of it).
+        channels_last = logits.transpose(1, 2).float()
+        per_sample = F.cross_entropy(
+            channels_last.reshape(-1, channels_last.shape[-1]), targets.reshape(-1), reduction="none"
+        )
+        per_sample = per_sample.view_as(targets)
         if attention_mask is not None:
             mask = attention_mask.to(per_sample.dtype)
             nll = (per_sample * mask).sum() / mask.sum().clamp_min(1.0)

@@ -65,7 +65,13 @@ def sample_classes(logits: torch.Tensor, temperature: float, generator: torch.Ge
 
 
 class WaveNetLayer(nn.Module):
-    """One gated residual layer. `(B, R, T) -> (B, R, T)` residual output and `(B, S, T)` skip output."""
+    """One gated residual layer, channels last: `(B, T, R) -> (B, T, R)` residual output and `(B, T, S)` skip output.
+
+    Its dilated causal convolution is a linear map of the `kernel_size` taps `t - (k-1) d, ..., t - d, t`
+    concatenated (oldest first), and its 1x1 output convolution a linear map: every matrix product is one GEMM over
+    all `B * T` positions (PyTorch's CPU kernels for dilated and 1-wide 1-D convolutions are several times slower),
+    and a generation step uses the very same matrices.
+    """
 
     def __init__(
         self, residual_channels: int, gate_channels: int, skip_channels: int, kernel_size: int, dilation: int
@@ -73,8 +79,8 @@ class WaveNetLayer(nn.Module):
         super().__init__()
         self.kernel_size, self.dilation = kernel_size, dilation
         self.residual_channels, self.skip_channels = residual_channels, skip_channels
-        self.dilated = nn.Conv1d(residual_channels, 2 * gate_channels, kernel_size, dilation=dilation)
-        self.output = nn.Conv1d(gate_channels, residual_channels + skip_channels, 1)
+        self.dilated = nn.Linear(kernel_size * residual_channels, 2 * gate_channels)
+        self.output = nn.Linear(gate_channels, residual_channels + skip_channels)
 
     @property
     def history(self) -> int:
@@ -82,28 +88,22 @@ class WaveNetLayer(nn.Module):
         return (self.kernel_size - 1) * self.dilation
 
     def forward(self, hidden: torch.Tensor, condition: torch.Tensor, upsample_factor: int):
-        """`hidden` `(B, R, T)`; `condition` `(B, 2G, T / upsample_factor)` at latent rate (rounded up)."""
-        pre = self.dilated(F.pad(hidden, (self.history, 0)))
-        length = pre.shape[-1]
-        if length == condition.shape[-1] * upsample_factor:
+        """`hidden` `(B, T, R)`; `condition` `(B, F, 2G)` at latent rate, `F * upsample_factor >= T`."""
+        batch, length, _ = hidden.shape
+        padded = F.pad(hidden, (0, 0, self.history, 0))
+        taps = [padded[:, j * self.dilation : j * self.dilation + length] for j in range(self.kernel_size)]
+        pre = self.dilated(torch.cat(taps, dim=-1))
+        if length == condition.shape[1] * upsample_factor:
             # Each latent frame's projection added to its `upsample_factor` samples without materialising the
             # repeated tensor.
-            batch, channels, _ = pre.shape
-            pre = (pre.view(batch, channels, -1, upsample_factor) + condition.unsqueeze(-1)).view(batch, channels, -1)
+            pre = (pre.view(batch, -1, upsample_factor, pre.shape[-1]) + condition.unsqueeze(2)).view_as(pre)
         else:
-            pre = pre + condition.repeat_interleave(upsample_factor, dim=-1)[..., :length]
-        filters, gates = pre.chunk(2, dim=1)
+            pre = pre + condition.repeat_interleave(upsample_factor, dim=1)[:, :length]
+        filters, gates = pre.chunk(2, dim=-1)
         residual, skip = self.output(torch.tanh(filters) * torch.sigmoid(gates)).split(
-            [self.residual_channels, self.skip_channels], dim=1
+            [self.residual_channels, self.skip_channels], dim=-1
         )
         return (hidden + residual) * math.sqrt(0.5), skip
-
-    def step_parameters(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The layer as plain matrices for one-sample steps: the dilated kernel `(2G, R, k)` as `(k * R, 2G)` over
-        the concatenated taps (oldest first), and the 1x1 output convolution as `(G, R + S)` and its bias."""
-        weight = self.dilated.weight
-        taps = weight.permute(2, 1, 0).reshape(-1, weight.shape[0]).contiguous()
-        return taps, self.output.weight.squeeze(-1).t().contiguous(), self.output.bias
 
 
 class WaveNet(nn.Module):
@@ -145,10 +145,10 @@ class WaveNet(nn.Module):
         )
         # All layers' conditioning projections as one matmul each.
         width = num_layers * 2 * gate_channels
-        self.local_projection = nn.Conv1d(local_channels, width, 1) if local_channels else None
+        self.local_projection = nn.Linear(local_channels, width) if local_channels else None
         self.global_projection = nn.Linear(global_channels, width, bias=False) if global_channels else None
         self.head = nn.Sequential(
-            nn.ReLU(), nn.Conv1d(skip_channels, skip_channels, 1), nn.ReLU(), nn.Conv1d(skip_channels, num_classes, 1)
+            nn.ReLU(), nn.Linear(skip_channels, skip_channels), nn.ReLU(), nn.Linear(skip_channels, num_classes)
         )
 
     @property
@@ -159,19 +159,19 @@ class WaveNet(nn.Module):
     def layer_conditions(
         self, local_condition: torch.Tensor | None, global_condition: torch.Tensor | None, num_frames: int, batch: int
     ) -> torch.Tensor:
-        """Every layer's conditioning at latent rate, `(B, num_layers, 2G, num_frames)`."""
+        """Every layer's conditioning at latent rate, `(B, num_frames, num_layers, 2G)`."""
         width = len(self.layers) * 2 * self.gate_channels
         device = self.embedding.weight.device
-        condition = torch.zeros(batch, width, num_frames, device=device, dtype=self.embedding.weight.dtype)
+        condition = torch.zeros(batch, num_frames, width, device=device, dtype=self.embedding.weight.dtype)
         if self.local_projection is not None:
             if local_condition is None:
                 raise ValueError("this WaveNet is locally conditioned: pass local_condition (B, C, T / factor)")
-            condition = condition + self.local_projection(local_condition)
+            condition = condition + self.local_projection(local_condition.transpose(1, 2))
         if self.global_projection is not None:
             if global_condition is None:
                 raise ValueError("this WaveNet is globally conditioned: pass global_condition (B, C)")
-            condition = condition + self.global_projection(global_condition).unsqueeze(-1)
-        return condition.view(batch, len(self.layers), 2 * self.gate_channels, num_frames)
+            condition = condition + self.global_projection(global_condition).unsqueeze(1)
+        return condition.view(batch, num_frames, len(self.layers), 2 * self.gate_channels)
 
     def _frames(self, length: int, local_condition: torch.Tensor | None) -> int:
         if local_condition is not None:
@@ -185,8 +185,9 @@ class WaveNet(nn.Module):
         global_condition: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Teacher-forced logits. `classes` `(B, T)` mu-law targets; `local_condition` `(B, C_local, F)` with
-        `F * upsample_factor >= T`; `global_condition` `(B, C_global)`. Returns `(B, num_classes, T)`: position t
-        is the distribution of `classes[:, t]` given `classes[:, :t]` and the conditioning."""
+        `F * upsample_factor >= T`; `global_condition` `(B, C_global)`. Returns `(B, num_classes, T)` (a view of a
+        channels-last tensor): position t is the distribution of `classes[:, t]` given `classes[:, :t]` and the
+        conditioning."""
         batch, length = classes.shape
         frames = self._frames(length, local_condition)
         if frames * self.upsample_factor < length:
@@ -195,13 +196,12 @@ class WaveNet(nn.Module):
             )
         conditions = self.layer_conditions(local_condition, global_condition, frames, batch)
         start = classes.new_full((batch, 1), self.num_classes // 2)
-        shifted = torch.cat([start, classes[:, :-1]], dim=1)
-        hidden = self.embedding(shifted).transpose(1, 2)
+        hidden = self.embedding(torch.cat([start, classes[:, :-1]], dim=1))
         skips = 0
         for index, layer in enumerate(self.layers):
-            hidden, skip = layer(hidden, conditions[:, index], self.upsample_factor)
+            hidden, skip = layer(hidden, conditions[:, :, index], self.upsample_factor)
             skips = skips + skip
-        return self.head(skips)
+        return self.head(skips).transpose(1, 2)
 
     @torch.no_grad()
     def generate(
@@ -244,17 +244,20 @@ class WaveNet(nn.Module):
                          generator, steps) -> torch.LongTensor:  # fmt: skip
         """Fast WaveNet. Per layer and sample: one matmul over the taps (the queue's entries at `t - (k-1) d, ...,
         t - d` and the current input), the gate, one matmul to residual and skip. The Python loop issues every op,
-        so the layer is reduced to plain tensors first (no module lookups), and the conditioning for each latent
-        frame is precomputed with the dilated convolution's bias folded in."""
+        so the layers are reduced to plain transposed matrices first (no module lookups), and the conditioning of
+        each latent frame is precomputed with the dilated convolutions' biases folded in."""
         device, dtype = self.embedding.weight.device, self.embedding.weight.dtype
         conditions = self.layer_conditions(local_condition, global_condition, frames, batch)
         biases = torch.stack([layer.dilated.bias for layer in self.layers])  # (L, 2G)
         # (frames, L, B, 2G): each latent frame's conditioning plus the dilated convolutions' biases.
-        conditions = (conditions + biases[None, :, :, None]).permute(3, 1, 0, 2).contiguous()
-        parameters = [layer.step_parameters() for layer in self.layers]
+        conditions = (conditions + biases).permute(1, 2, 0, 3).contiguous()
+        parameters = [
+            (layer.dilated.weight.t().contiguous(), layer.output.weight.t().contiguous(), layer.output.bias)
+            for layer in self.layers
+        ]
         gate, residual_channels = self.gate_channels, self.embedding.embedding_dim
         scale = math.sqrt(0.5)
-        head = [(module.weight.squeeze(-1), module.bias) for module in self.head if isinstance(module, nn.Conv1d)]
+        head = [(module.weight, module.bias) for module in self.head if isinstance(module, nn.Linear)]
         # Queue of each layer: its last `history` inputs in a ring buffer, zeros before the start (the zero
         # padding of the full forward pass).
         queues = [
