@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from transformers import PreTrainedConfig
 
-from .config_validation import check_autoencoder_fields, check_power_of_two, check_quantizer_fields
+from .config_validation import (
+    check_autoencoder_fields,
+    check_positive_int,
+    check_power_of_two,
+    check_quantizer_fields,
+)
 
 
 class VQLevelsMixin:
@@ -21,8 +26,9 @@ class VQLevelsMixin:
 
     @property
     def latent_sizes(self) -> tuple[int, ...]:
-        """Side of each level's code map for `image_size` inputs, top first."""
-        return tuple(self.image_size // factor for factor in self.level_downsample_factors)
+        """Side of each level's code map for `image_size` inputs, top first (rounded up: a code-map input whose side
+        is no multiple of the factor is padded)."""
+        return tuple(-(-self.image_size // factor) for factor in self.level_downsample_factors)
 
     @property
     def level_latent_shapes(self) -> tuple[tuple[int, ...], ...]:
@@ -57,6 +63,11 @@ class VQVAEConfig(VQLevelsMixin, PreTrainedConfig):
         dead_code_threshold (`float`, defaults to 1.0): restart codes whose smoothed count per step falls below
             this; 0 disables restarts.
         usage_window (`int`, defaults to 100): training steps over which codebook usage is reported.
+        input_num_embeddings (`int`, *optional*): what the input is. `None` (the default): a signal in [-1, 1] with
+            `in_channels` channels. An int K: a code map `(B, *spatial)` of K codes (e.g. another VQ model's codes:
+            stage 2 of the VQ-VAE paper's two-stage model), embedded to `in_channels` on the way in; the decoder
+            then outputs logits `(B, K, *spatial)` trained with cross-entropy, and sides need not be multiples of
+            the downsampling factor (the embedded map is zero-padded, the outputs cropped).
 
     Example:
 
@@ -85,11 +96,14 @@ class VQVAEConfig(VQLevelsMixin, PreTrainedConfig):
     kmeans_iters: int = 10
     dead_code_threshold: float = 1.0
     usage_window: int = 100
+    input_num_embeddings: int | None = None
 
     def __post_init__(self, **kwargs):
         check_autoencoder_fields(self)
         check_power_of_two("downsample_factor", self.downsample_factor, minimum=2)
-        if self.image_size % self.downsample_factor:
+        if self.input_num_embeddings is not None:
+            check_positive_int("input_num_embeddings", self.input_num_embeddings)
+        elif self.image_size % self.downsample_factor:
             raise ValueError(
                 f"`image_size` ({self.image_size}) must be divisible by `downsample_factor` ({self.downsample_factor})"
             )
@@ -98,8 +112,8 @@ class VQVAEConfig(VQLevelsMixin, PreTrainedConfig):
 
     @property
     def latent_size(self) -> int:
-        """Side of the code map for `image_size` inputs."""
-        return self.image_size // self.downsample_factor
+        """Side of the code map for `image_size` inputs (rounded up for a padded code-map input)."""
+        return -(-self.image_size // self.downsample_factor)
 
     @property
     def level_downsample_factors(self) -> tuple[int, ...]:

@@ -69,6 +69,11 @@ class VQVAE2Config(VQLevelsMixin, PreTrainedConfig):
         dead_code_threshold (`float`, defaults to 1.0): restart codes whose smoothed count per step falls below
             this; 0 disables restarts.
         usage_window (`int`, defaults to 100): training steps over which codebook usage is reported.
+        input_num_embeddings (`int`, *optional*): what the input is. `None` (the default): a signal in [-1, 1] with
+            `in_channels` channels. An int K: a code map `(B, *spatial)` of K codes (e.g. another VQ model's codes:
+            stage 2 of the VQ-VAE paper's two-stage model), embedded to `in_channels` on the way in; the decoder
+            then outputs logits `(B, K, *spatial)` trained with cross-entropy, and sides need not be multiples of
+            the downsampling factor (the embedded map is zero-padded, the outputs cropped).
         upper_encoder_downsample_channels (`int`, *optional*): output width of the last strided convolution in the
             encoders of the levels above the bottom one (the 3x3 convolution after it reads this width and writes
             `hidden_channels`). `None` (the default) uses `hidden_channels`. rosinality/vq-vae-2-pytorch's top
@@ -104,10 +109,13 @@ class VQVAE2Config(VQLevelsMixin, PreTrainedConfig):
     kmeans_iters: int = 10
     dead_code_threshold: float = 1.0
     usage_window: int = 100
+    input_num_embeddings: int | None = None
     upper_encoder_downsample_channels: int | None = None
 
     def __post_init__(self, **kwargs):
         check_autoencoder_fields(self)
+        if self.input_num_embeddings is not None:
+            check_positive_int("input_num_embeddings", self.input_num_embeddings)
         self._check_levels()
         if self.upper_encoder_downsample_channels is not None:
             check_positive_int("upper_encoder_downsample_channels", self.upper_encoder_downsample_channels)
@@ -136,7 +144,7 @@ class VQVAE2Config(VQLevelsMixin, PreTrainedConfig):
                 "`downsample_factors` must be strictly decreasing from the top level to the bottom level, each a "
                 f"multiple of the next (e.g. [8, 4] or [16, 8, 4]), got {list(factors)!r}"
             )
-        if self.image_size % factors[0]:
+        if self.image_size % factors[0] and self.input_num_embeddings is None:
             raise ValueError(
                 f"`image_size` ({self.image_size}) must be divisible by the top level's downsample factor "
                 f"(`downsample_factors[0]` = {factors[0]}) so that every level's code map has an integer size"

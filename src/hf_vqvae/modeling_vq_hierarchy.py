@@ -11,6 +11,11 @@ downsamples the features of the level below (the bottom encoder reads the signal
 quantised first; every lower level's quantiser input is its own encoder features concatenated with a decoding of
 everything quantised above it, so the lower levels only have to encode what the upper levels left out. The decoder
 reads every level's quantised map, the upper ones upsampled to the bottom resolution by transposed convolutions.
+
+The input is a signal in [-1, 1] or, when the config sets `input_num_embeddings` (K), a code map: stage 2 of the
+VQ-VAE paper's two-stage model reads stage 1's codes. A code map is embedded on the way in (`input_embedding`,
+zero-padded at the end of each axis to a multiple of the top factor) and the decoder outputs logits over the K codes
+at each position, trained with cross-entropy; outputs are cropped back to the input's sides.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
+from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .layers import Decoder, Encoder, conv, upsampler
@@ -81,6 +87,27 @@ class VQVAE2Output(ModelOutput):
         return self.codebook_usage
 
 
+def check_code_map(codes: torch.Tensor, num_embeddings: int, spatial_dims: int) -> None:
+    """Raises unless `codes` is an integer tensor `(B, *spatial)` with `spatial_dims` sides and values in
+    `[0, num_embeddings)`: the input of a model whose config sets `input_num_embeddings`."""
+    if not isinstance(codes, torch.Tensor):
+        raise TypeError(f"this model's input is a code map: pass a torch.LongTensor, got {type(codes).__name__}")
+    if codes.dtype.is_floating_point or codes.dtype.is_complex or codes.dtype == torch.bool:
+        raise ValueError(
+            f"this model's input is a code map (config.input_num_embeddings={num_embeddings}): pass integer codes of "
+            f"shape (batch, {_SIGNAL_AXES[spatial_dims]}), got a {codes.dtype} tensor"
+        )
+    if codes.dim() != 1 + spatial_dims:
+        raise ValueError(
+            f"the input code map must have shape (batch, {_SIGNAL_AXES[spatial_dims]}), got {tuple(codes.shape)}"
+        )
+    if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= num_embeddings):
+        raise ValueError(
+            f"the input code map must hold codes in [0, {num_embeddings}), got values in "
+            f"[{int(codes.min())}, {int(codes.max())}]"
+        )
+
+
 def check_signal(signal: torch.Tensor, in_channels: int, spatial_dims: int, factor: int) -> None:
     """Raises unless `signal` is `(B, in_channels, *spatial)` with `spatial_dims` sides, each divisible by
     `factor`."""
@@ -131,6 +158,9 @@ class VQHierarchyModel(VQPreTrainedMixin, PreTrainedModel):
 
         # Only VQVAE2Config has this field (a one-level VQ-VAE has no upper encoder); None keeps the default width.
         upper_downsample_channels = getattr(config, "upper_encoder_downsample_channels", None)
+        # A code-map input (stage 2 of the two-stage model) is embedded to `in_channels` before the bottom encoder.
+        if self.input_num_embeddings is not None:
+            self.input_embedding = nn.Embedding(self.input_num_embeddings, config.in_channels)
         self.encoders = nn.ModuleList(
             Encoder(
                 in_channels=config.in_channels if level == bottom else config.hidden_channels,
@@ -164,8 +194,10 @@ class VQHierarchyModel(VQPreTrainedMixin, PreTrainedModel):
         self.upsamplers = nn.ModuleList(
             upsampler(dims[level], factors[level] // factors[bottom], spatial_dims) for level in range(num_levels)
         )
+        # For a code-map input the decoder gives logits over its K codes at each position.
+        out_channels = config.in_channels if self.input_num_embeddings is None else self.input_num_embeddings
         self.decoder = Decoder(
-            in_channels=sum(dims), out_channels=config.in_channels, upsample_factor=factors[bottom], **stack
+            in_channels=sum(dims), out_channels=out_channels, upsample_factor=factors[bottom], **stack
         )
         self.post_init()
 
@@ -173,19 +205,53 @@ class VQHierarchyModel(VQPreTrainedMixin, PreTrainedModel):
     def num_levels(self) -> int:
         return self.config.num_levels
 
+    @property
+    def input_num_embeddings(self) -> int | None:
+        """K of the input code maps, or None when the input is a signal in [-1, 1] (the config's field)."""
+        return getattr(self.config, "input_num_embeddings", None)
+
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, nn.Embedding):  # the input code embedding, which only code-input models have
+            init.normal_(module.weight)
+
     def _check_signal(self, pixel_values: torch.Tensor) -> None:
         config = self.config
         check_signal(pixel_values, config.in_channels, config.spatial_dims, config.level_downsample_factors[0])
+
+    def _encoder_input(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """What the bottom encoder reads: the checked signal itself, or the embedding `(B, in_channels, *spatial)` of
+        a code map, zero-padded at the end of each axis to a multiple of the top factor."""
+        if self.input_num_embeddings is None:
+            self._check_signal(pixel_values)
+            return pixel_values
+        check_code_map(pixel_values, self.input_num_embeddings, self.config.spatial_dims)
+        factor = self.config.level_downsample_factors[0]
+        padding: list[int] = []
+        for side in reversed(pixel_values.shape[1:]):
+            padding += [0, -side % factor]
+        return F.pad(self.input_embedding(pixel_values).movedim(-1, 1), padding)
+
+    @staticmethod
+    def _crop(output: torch.Tensor, sides: Sequence[int]) -> torch.Tensor:
+        """`output` `(B, C, *spatial)` cut to `sides` (undoes `_encoder_input`'s padding; a no-op without it)."""
+        return output[(slice(None), slice(None), *(slice(0, side) for side in sides))].contiguous()
 
     # ------------------------------------------------------------------------------------------------------------
     # signal in, every level out
 
     def _forward_levels(self, pixel_values: torch.FloatTensor) -> VQVAE2Output:
         """The whole forward pass, one entry per level. Each level's codebook state is updated in training mode."""
-        self._check_signal(pixel_values)
-        levels = self._quantize_top_down(pixel_values, lambda level, z: self.quantizers[level](z))
+        levels = self._quantize_top_down(
+            self._encoder_input(pixel_values), lambda level, z: self.quantizers[level](z)
+        )
         reconstruction = self._decode_quantized([level.quantized for level in levels])
-        reconstruction_loss = F.mse_loss(reconstruction.float(), pixel_values.float())
+        if self.input_num_embeddings is None:
+            reconstruction_loss = F.mse_loss(reconstruction.float(), pixel_values.float())
+        else:
+            # The categorical likelihood of the input codes: cross-entropy in nats per position.
+            reconstruction = self._crop(reconstruction, pixel_values.shape[1:])
+            reconstruction_loss = F.cross_entropy(reconstruction.float(), pixel_values)
         level_losses = tuple(level.loss for level in levels)
         return VQVAE2Output(
             loss=reconstruction_loss + sum(level_losses),
@@ -239,8 +305,7 @@ class VQHierarchyModel(VQPreTrainedMixin, PreTrainedModel):
     def encode_levels(self, pixel_values: torch.FloatTensor) -> tuple[torch.LongTensor, ...]:
         """Code maps of a signal `(B, in_channels, *spatial)` in [-1, 1]: one `(B, *spatial / f_l)` LongTensor per
         level, top first. Never updates the codebooks, even in training mode."""
-        self._check_signal(pixel_values)
-        levels = self._quantize_top_down(pixel_values, self._lookup)
+        levels = self._quantize_top_down(self._encoder_input(pixel_values), self._lookup)
         return tuple(level.codes for level in levels)
 
     def _lookup(self, level: int, z: torch.Tensor) -> VectorQuantizerOutput:
@@ -305,7 +370,12 @@ class VQHierarchyModel(VQPreTrainedMixin, PreTrainedModel):
             else:
                 shape = (batch, dim, *(side // factors[level] for side in sides))
                 quantized.append(torch.zeros(shape, device=device))
-        return self._decode_quantized(quantized)
+        output = self._decode_quantized(quantized)
+        if self.input_num_embeddings is not None:
+            # Logits over the input codes, without the padding that `image_size`-sided inputs were given.
+            excess = -self.config.image_size % factors[0]
+            output = self._crop(output, [side - excess for side in sides])
+        return output
 
     def _level_index(self, level: int) -> int:
         if isinstance(level, bool) or not isinstance(level, int) or not -self.num_levels <= level < self.num_levels:
@@ -316,4 +386,4 @@ class VQHierarchyModel(VQPreTrainedMixin, PreTrainedModel):
         return level % self.num_levels
 
 
-__all__ = ["VQHierarchyModel", "VQVAE2Output", "check_signal"]
+__all__ = ["VQHierarchyModel", "VQVAE2Output", "check_code_map", "check_signal"]
