@@ -2,23 +2,35 @@
 
 Compares, on the same z of shape (64, 64, 16, 16) and K = 512:
   * hf_vqvae's `VectorQuantizer` (EMA, decay 0.99, commitment 0.25, no k-means, no restarts);
+  * optionally (`--baseline PATH`) the same class from another revision's quantizer.py, on the same z: the check that
+    a change did not slow the 2-D path down, measured in the same run;
   * (a) `vector_quantize_pytorch.VectorQuantize` with matched settings (EMA decay 0.99, commitment 0.25, no k-means,
     rotation trick off, straight-through);
   * (b) the bare floor: distance matmul + argmin on the same vectors, already flattened, in two formulations
     (addmm with the ||e||^2 bias, and one plain matmul of augmented factors); the faster one is the floor.
     The blocked search hf_vqvae itself runs on CPU is reported too, as the floor of what remains.
-The three are timed interleaved (round-robin) so machine noise hits them alike; the table reports medians and the
-ratios. Writes benchmarks/results/quantizer-threads<N>.json and .md (one pair per thread count).
+The same 64 * 16 * 16 vectors are also quantized as a 1-D sequence (64, 64, 256) and a 3-D clip (64, 64, 4, 8, 8),
+by hf_vqvae and by vector-quantize-pytorch (`channel_last=False` and `accept_3d_fmap=True`); the bare floor is the
+same for every layout, since it starts from the flattened vectors.
+All are timed interleaved (round-robin, in a new random order each round) so machine noise hits them alike and no
+one always runs right after another; the table reports medians and the ratios, with the interquartile range as a
+measure of the noise. Writes benchmarks/results/quantizer-threads<N>.json and .md (one pair per thread count).
 
     python benchmarks/bench_quantizer.py
+    # against an earlier revision (92f09f5: the last 2-D-only quantizer), in the same run:
+    git show 92f09f5:src/hf_vqvae/quantizer.py > /tmp/baseline_quantizer.py
+    python benchmarks/bench_quantizer.py --threads 1 --baseline /tmp/baseline_quantizer.py
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import platform
+import random
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -27,10 +39,22 @@ import torch
 from hf_vqvae import VectorQuantizer
 
 RESULTS = Path(__file__).parent / "results"
+# Spatial shapes with the same number of positions as the 2-D `--size` x `--size` map.
+LAYOUTS = {"1d": lambda size: (size * size,), "3d": lambda size: (4, size // 2, size // 2)}
 
 
-def make_ours(dim: int, codes: int) -> callable:
-    quantizer = VectorQuantizer(codes, dim, commitment_cost=0.25, decay=0.99, kmeans_init=False, dead_code_threshold=0)
+def load_baseline(path: str) -> type:
+    """`VectorQuantizer` from another revision's quantizer.py, imported inside the hf_vqvae package so that its
+    relative imports resolve to today's modules."""
+    spec = importlib.util.spec_from_file_location("hf_vqvae._baseline_quantizer", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module.VectorQuantizer
+
+
+def make_ours(dim: int, codes: int, quantizer_class: type = VectorQuantizer) -> callable:
+    quantizer = quantizer_class(codes, dim, commitment_cost=0.25, decay=0.99, kmeans_init=False, dead_code_threshold=0)
     quantizer.train()
 
     def step(z: torch.Tensor, grad: torch.Tensor) -> None:
@@ -40,9 +64,11 @@ def make_ours(dim: int, codes: int) -> callable:
     return step
 
 
-def make_lucidrains(dim: int, codes: int) -> callable:
+def make_lucidrains(dim: int, codes: int, spatial_dims: int = 2) -> callable:
     from vector_quantize_pytorch import VectorQuantize
 
+    # Channels-first input of each rank: (B, D, N) is `channel_last=False`, images and clips have their own flags.
+    layout = {1: {"channel_last": False}, 2: {"accept_image_fmap": True}, 3: {"accept_3d_fmap": True}}[spatial_dims]
     quantizer = VectorQuantize(
         dim=dim,
         codebook_size=codes,
@@ -51,8 +77,8 @@ def make_lucidrains(dim: int, codes: int) -> callable:
         kmeans_init=False,
         rotation_trick=False,
         straight_through=False,
-        accept_image_fmap=True,
         threshold_ema_dead_code=0,
+        **layout,
     )
     quantizer.train()
 
@@ -109,72 +135,151 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--baseline",
+        help="quantizer.py of another revision (e.g. `git show HEAD:src/hf_vqvae/quantizer.py > /tmp/q.py`), "
+        "timed on the 2-D input beside today's",
+    )
+    parser.add_argument("--no-nd", action="store_true", help="skip the 1-D and 3-D rows")
     args = parser.parse_args()
+    if args.size % 2:
+        parser.error("--size must be even (the 3-D clip is 4 x size/2 x size/2)")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
+    # One z per layout, all holding the same vectors in the same raster order.
     z = torch.randn(args.batch, args.dim, args.size, args.size, requires_grad=True)
-    grad = torch.randn_like(z)
+    inputs = {"2d": z}
+    if not args.no_nd:
+        channels_last = z.detach().permute(0, 2, 3, 1)
+        for layout, spatial in LAYOUTS.items():
+            shape = (args.batch, *spatial(args.size), args.dim)
+            inputs[layout] = channels_last.reshape(shape).movedim(-1, 1).contiguous().requires_grad_()
+    grads = {layout: torch.randn_like(tensor) for layout, tensor in inputs.items()}
+
+    # name -> (layout, step)
     candidates = {
-        "hf_vqvae": make_ours(args.dim, args.codes),
-        "bare_addmm_argmin": make_bare_addmm(args.dim, args.codes, z),
-        "bare_augmented_mm_argmin": make_bare_augmented(args.dim, args.codes, z),
-        "bare_blocked_mm_argmin": make_bare_blocked(args.dim, args.codes, z),
+        "hf_vqvae": ("2d", make_ours(args.dim, args.codes)),
+        "bare_addmm_argmin": ("2d", make_bare_addmm(args.dim, args.codes, z)),
+        "bare_augmented_mm_argmin": ("2d", make_bare_augmented(args.dim, args.codes, z)),
+        "bare_blocked_mm_argmin": ("2d", make_bare_blocked(args.dim, args.codes, z)),
     }
+    if args.baseline:
+        candidates["baseline_hf_vqvae"] = ("2d", make_ours(args.dim, args.codes, load_baseline(args.baseline)))
+    for layout in inputs.keys() - {"2d"}:
+        candidates[f"hf_vqvae_{layout}"] = (layout, make_ours(args.dim, args.codes))
     try:
-        candidates["vector_quantize_pytorch"] = make_lucidrains(args.dim, args.codes)
+        for layout in inputs:
+            suffix = "" if layout == "2d" else f"_{layout}"
+            spatial_dims = inputs[layout].dim() - 2
+            candidates[f"vector_quantize_pytorch{suffix}"] = (
+                layout,
+                make_lucidrains(args.dim, args.codes, spatial_dims),
+            )
     except ImportError:
         print("vector-quantize-pytorch is not installed (pip install 'hf_vqvae[bench]'); skipping (a)")
 
     times: dict[str, list[float]] = {name: [] for name in candidates}
+    # A new order every round: in a fixed order, whichever runs after vector-quantize-pytorch (which leaves caches
+    # cold and allocator pages to refault) is penalised, and that bias is as large as the differences measured.
+    order, shuffle = list(candidates), random.Random(0).shuffle
     for repeat in range(args.warmup + args.repeats):
-        for name, step in candidates.items():
-            z.grad = None
+        shuffle(order)
+        for name in order:
+            layout, step = candidates[name]
+            inputs[layout].grad = None
             start = time.perf_counter()
-            step(z, grad)
+            step(inputs[layout], grads[layout])
             elapsed = time.perf_counter() - start
             if repeat >= args.warmup:
                 times[name].append(elapsed)
 
     medians = {name: statistics.median(values) * 1000 for name, values in times.items()}
-    # The floor is the faster of the two bare formulations.
+    minimums = {name: min(values) * 1000 for name, values in times.items()}
+    # Interquartile range relative to the median: how much the machine's noise spread the runs.
+    spreads = {}
+    for name, values in times.items():
+        quartiles = statistics.quantiles(values, n=4)
+        spreads[name] = (quartiles[2] - quartiles[0]) * 1000 / medians[name]
+    # The floor is the faster of the two bare formulations; it is the same for every layout.
     bare = min(medians["bare_addmm_argmin"], medians["bare_augmented_mm_argmin"])
+    ratios = {}
+    for layout in inputs:
+        suffix = "" if layout == "2d" else f"_{layout}"
+        ours = medians[f"hf_vqvae{suffix}"]
+        ratios[layout] = {"hf_vqvae_over_bare": ours / bare}
+        ratios[layout]["hf_vqvae_over_bare_blocked"] = ours / medians["bare_blocked_mm_argmin"]
+        if f"vector_quantize_pytorch{suffix}" in medians:
+            ratios[layout]["vector_quantize_pytorch_over_hf_vqvae"] = (
+                medians[f"vector_quantize_pytorch{suffix}"] / ours
+            )
+    if args.baseline:
+        ratios["baseline_2d"] = {"hf_vqvae_over_bare": medians["baseline_hf_vqvae"] / bare}
+        ratios["baseline_2d"]["hf_vqvae_over_bare_blocked"] = (
+            medians["baseline_hf_vqvae"] / medians["bare_blocked_mm_argmin"]
+        )
+        if "vector_quantize_pytorch" in medians:
+            ratios["baseline_2d"]["vector_quantize_pytorch_over_hf_vqvae"] = (
+                medians["vector_quantize_pytorch"] / medians["baseline_hf_vqvae"]
+            )
     result = {
         "shape": [args.batch, args.dim, args.size, args.size],
+        "shapes": {layout: list(tensor.shape) for layout, tensor in inputs.items()},
         "num_embeddings": args.codes,
         "threads": args.threads,
         "repeats": args.repeats,
+        "baseline": args.baseline,
         "torch": torch.__version__,
         "machine": platform.processor() or platform.machine(),
         "median_ms": medians,
-        "hf_vqvae_over_bare": medians["hf_vqvae"] / bare,
-        "hf_vqvae_over_bare_blocked": medians["hf_vqvae"] / medians["bare_blocked_mm_argmin"],
+        # The fastest run: on a shared machine, the one least disturbed by other processes.
+        "min_ms": minimums,
+        "iqr_over_median": spreads,
+        # The 2-D ratios under their original keys, so that earlier results compare directly.
+        **ratios["2d"],
+        "ratios": ratios,
     }
-    if "vector_quantize_pytorch" in medians:
-        result["vector_quantize_pytorch_over_hf_vqvae"] = medians["vector_quantize_pytorch"] / medians["hf_vqvae"]
+    if args.baseline:
+        result["hf_vqvae_over_baseline"] = medians["hf_vqvae"] / medians["baseline_hf_vqvae"]
+        result["hf_vqvae_over_baseline_min"] = minimums["hf_vqvae"] / minimums["baseline_hf_vqvae"]
 
     RESULTS.mkdir(exist_ok=True)
-    name = f"quantizer-threads{args.threads}"
-    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    stem = f"quantizer-threads{args.threads}"
+    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+    shapes = ", ".join(f"{layout} {tuple(shape)}" for layout, shape in result["shapes"].items())
     lines = [
-        f"Quantizer forward + backward, EMA training mode, z {tuple(result['shape'])}, K = {args.codes}, "
-        f"{args.threads} threads, median of {args.repeats} interleaved runs.",
+        f"Quantizer forward + backward, EMA training mode, z {shapes}, K = {args.codes}, "
+        f"{args.threads} threads, median of {args.repeats} interleaved runs (random order each round).",
         "",
-        "| implementation | median ms | relative to hf_vqvae |",
-        "| --- | ---: | ---: |",
+        "| implementation | input | median ms | IQR / median | min ms | relative to hf_vqvae (2-D) |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
     ]
     for name, ms in sorted(medians.items(), key=lambda item: item[1]):
-        lines.append(f"| {name} | {ms:.2f} | {ms / medians['hf_vqvae']:.2f}x |")
+        layout = candidates[name][0] if not name.startswith("bare") else "flattened"
+        lines.append(
+            f"| {name} | {layout} | {ms:.2f} | {spreads[name]:.0%} | {minimums[name]:.2f} "
+            f"| {ms / medians['hf_vqvae']:.2f}x |"
+        )
     lines += [
         "",
-        f"hf_vqvae / fastest bare matmul+argmin: **{result['hf_vqvae_over_bare']:.2f}x** (target <= 1.3x)",
-        f"hf_vqvae / the same search in cache-sized blocks (its own floor): "
-        f"{result['hf_vqvae_over_bare_blocked']:.2f}x",
+        "| input | hf_vqvae / fastest bare matmul+argmin (target <= 1.3x) | hf_vqvae / blocked search (its own floor) "
+        "| speed-up over vector-quantize-pytorch (target >= 4x) |",
+        "| --- | ---: | ---: | ---: |",
     ]
-    if "vector_quantize_pytorch_over_hf_vqvae" in result:
-        speedup = result["vector_quantize_pytorch_over_hf_vqvae"]
-        lines.append(f"hf_vqvae speed-up over vector-quantize-pytorch: **{speedup:.2f}x** (target >= 4x)")
-    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+    for layout, row in ratios.items():
+        speedup = row.get("vector_quantize_pytorch_over_hf_vqvae")
+        speedup = f"{speedup:.2f}x" if speedup is not None else "n/a"
+        label = "2d, baseline revision" if layout == "baseline_2d" else layout
+        lines.append(
+            f"| {label} | {row['hf_vqvae_over_bare']:.2f}x | {row['hf_vqvae_over_bare_blocked']:.2f}x | {speedup} |"
+        )
+    if args.baseline:
+        lines += [
+            "",
+            f"hf_vqvae / baseline revision, 2-D: **{result['hf_vqvae_over_baseline']:.3f}x** on medians, "
+            f"{result['hf_vqvae_over_baseline_min']:.3f}x on the fastest runs",
+        ]
+    (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
