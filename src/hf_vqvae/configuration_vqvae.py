@@ -20,6 +20,10 @@ class VQLevelsMixin:
     rest. Every level's code map has `spatial_dims` dimensions.
     """
 
+    # Only a hierarchy has upper encoders whose width can differ (VQVAE2Config declares the field); a one-level
+    # model reads this default.
+    upper_encoder_downsample_channels = None
+
     @property
     def num_levels(self) -> int:
         return len(self.level_downsample_factors)

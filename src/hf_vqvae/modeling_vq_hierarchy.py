@@ -156,8 +156,7 @@ class VQHierarchyModel(VQPreTrainedMixin, PreTrainedModel):
             "spatial_dims": spatial_dims,
         }
 
-        # Only VQVAE2Config has this field (a one-level VQ-VAE has no upper encoder); None keeps the default width.
-        upper_downsample_channels = getattr(config, "upper_encoder_downsample_channels", None)
+        upper_downsample_channels = config.upper_encoder_downsample_channels
         # A code-map input (stage 2 of the two-stage model) is embedded to `in_channels` before the bottom encoder.
         if self.input_num_embeddings is not None:
             self.input_embedding = nn.Embedding(self.input_num_embeddings, config.in_channels)
@@ -208,7 +207,7 @@ class VQHierarchyModel(VQPreTrainedMixin, PreTrainedModel):
     @property
     def input_num_embeddings(self) -> int | None:
         """K of the input code maps, or None when the input is a signal in [-1, 1] (the config's field)."""
-        return getattr(self.config, "input_num_embeddings", None)
+        return self.config.input_num_embeddings
 
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
