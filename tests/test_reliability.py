@@ -168,15 +168,19 @@ def test_a_non_finite_step_is_skipped_and_training_goes_on(fashion_mnist, tmp_pa
     assert result.stderr.count("non-finite loss, update skipped") == 1
     state = load_file(output / "rank0.safetensors")
     assert all(torch.isfinite(t.float()).all() for t in state.values())
-    assert int(state["quantizer.step"]) == 5, "the poisoned step must not update the codebook"
+    # Steps count real updates only: 7 forwards, the poisoned one updating nothing (not the codebook either).
+    (counter,) = [int(tensor) for name, tensor in state.items() if re.fullmatch(r".*quantizer.*\.step", name)]
+    assert counter == 6 == json.loads((output / "metrics.json").read_text())["train/steps"]
 
 
 def test_divergence_aborts_after_k_non_finite_steps_and_keeps_the_last_good_checkpoint(fashion_mnist, tmp_path):
     output = tmp_path / "run"
-    # A learning rate of 1e8 makes Adam's first update overflow every later forward: a real divergence.
+    # A learning rate of 1e8, after a first update at 0 (warmup): the second update overflows every later forward,
+    # a real divergence after a good checkpoint.
     command = train_command(
-        fashion_mnist, output, learning_rate=1e8, max_train_steps=20, checkpointing_steps=1, max_nonfinite_steps=3
-    )
+        fashion_mnist, output, learning_rate=1e8, lr_warmup_steps=2, max_train_steps=20, checkpointing_steps=1,
+        max_nonfinite_steps=3,
+    )  # fmt: skip
     result = run_train(command, check=False)
     assert result.returncode != 0
     assert "3 non-finite losses in a row (--max_nonfinite_steps)" in result.stderr
@@ -185,24 +189,29 @@ def test_divergence_aborts_after_k_non_finite_steps_and_keeps_the_last_good_chec
     assert checkpoints, "the checkpoint written before the divergence must remain"
     last = load_file(checkpoints[-1] / "model.safetensors")
     assert all(torch.isfinite(t.float()).all() for t in last.values())
-    # It is a complete checkpoint a run can resume from.
-    resumed = run_train(
-        train_command(fashion_mnist, output, max_train_steps=int(checkpoints[-1].name.split("-")[1]) + 1,
-                      resume_from_checkpoint="latest", learning_rate=1e-3)
+    # As the message advises: resume from the checkpoint before the divergence with a lower learning rate, which
+    # the resumed run then uses (not the checkpoint's), and trains on with real, finite updates.
+    assert checkpoints[0].name == "checkpoint-1"
+    run_train(
+        train_command(fashion_mnist, output, max_train_steps=4, resume_from_checkpoint=str(checkpoints[0]),
+                      learning_rate=1e-3, lr_warmup_steps=2)
     )  # fmt: skip
-    assert resumed.returncode == 0
+    assert json.loads((output / "metrics.json").read_text())["train/steps"] == 4
+    assert all(torch.isfinite(t.float()).all() for t in load_file(output / "model.safetensors").values())
 
 
 def test_mismatched_checkpoint_names_tensor_and_both_shapes(tmp_path):
     VQVAEModel(VQVAEConfig(**TINY_VQVAE)).save_pretrained(tmp_path)
     with pytest.raises(ValueError) as raised:
         VQVAEModel.from_pretrained(tmp_path, num_embeddings=64)
-    assert "quantizer.codebook: checkpoint (32, 8) vs model (64, 8)" in str(raised.value)
-    with pytest.raises(ValueError, match="encoder.residual.blocks.2.conv1.weight: missing from the checkpoint"):
+    assert "quantizers.0.codebook: checkpoint (32, 8) vs model (64, 8)" in str(raised.value)
+    with pytest.raises(
+        ValueError, match=r"encoders\.0\.residual\.blocks\.2\.conv1\.weight: missing from the checkpoint"
+    ):
         VQVAEModel.from_pretrained(tmp_path, num_residual_blocks=3)
     # On purpose, it still works.
     model = VQVAEModel.from_pretrained(tmp_path, num_embeddings=64, ignore_mismatched_sizes=True)
-    assert model.quantizer.codebook.shape == (64, 8)
+    assert model.quantizers[0].codebook.shape == (64, 8)
 
 
 def test_no_unsafe_deserialisation_in_the_package_or_scripts():

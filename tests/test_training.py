@@ -17,6 +17,7 @@ from conftest import REPO, TINY_VQVAE, assert_state_dicts_bitwise_equal, train_c
 from datasets import load_dataset
 from safetensors.torch import load_file
 from transformers import AutoModel, get_cosine_schedule_with_warmup
+from user_data import read_records
 
 from hf_vqvae import VQVAEConfig, VQVAEImageProcessor, VQVAEModel
 
@@ -92,10 +93,10 @@ def test_two_cpu_processes_match_a_single_process_on_the_same_global_batch(fashi
     # Both ranks hold identical parameters and codebook state.
     rank0, rank1 = load_file(output / "rank0.safetensors"), load_file(output / "rank1.safetensors")
     assert_state_dicts_bitwise_equal(rank0, rank1)
-    assert int(rank0["quantizer.step"]) == steps
+    assert int(rank0["quantizers.0.step"]) == steps
 
     # The ranks saw disjoint examples.
-    batches = [json.loads((output / f"batches_rank{rank}.json").read_text()) for rank in (0, 1)]
+    batches = [read_records(output / f"batches_rank{rank}.jsonl") for rank in (0, 1)]
     seen = [{i for record in rank for i in record["ids"]} for rank in batches]
     assert seen[0] and seen[1] and not seen[0] & seen[1]
 
@@ -119,5 +120,5 @@ def test_two_cpu_processes_match_a_single_process_on_the_same_global_batch(fashi
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         scheduler.step()
-    for name in ("quantizer.ema_count", "quantizer.ema_sum", "quantizer.codebook"):
+    for name in ("quantizers.0.ema_count", "quantizers.0.ema_sum", "quantizers.0.codebook"):
         torch.testing.assert_close(model.state_dict()[name], rank0[name], rtol=1e-4, atol=1e-5, msg=name)
