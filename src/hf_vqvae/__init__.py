@@ -11,6 +11,8 @@ from transformers.pipelines import PIPELINE_REGISTRY
 from .configuration_audio_vqvae import AudioVQVAEConfig
 from .configuration_generation import VQGenerationConfig
 from .configuration_pixelsnail import PixelSNAILConfig
+from .configuration_two_stage import VQTwoStageConfig
+from .configuration_video import VQVideoConfig
 from .configuration_vqvae import VQVAEConfig
 from .configuration_vqvae2 import VQVAE2Config
 from .feature_extraction_audio import VQVAEAudioFeatureExtractor
@@ -18,6 +20,8 @@ from .image_processing_vqvae import VQVAEImageProcessor
 from .modeling_audio_vqvae import AudioVQVAEModel, AudioVQVAEOutput
 from .modeling_generation import VQGenerationModel
 from .modeling_pixelsnail import PixelSNAILModel, PixelSNAILOutput
+from .modeling_two_stage import VQTwoStageModel, VQTwoStageOutput
+from .modeling_video import VQVideoModel, VQVideoOutput
 from .modeling_vqvae import VQVAEModel, VQVAEOutput
 from .modeling_vqvae2 import VQVAE2Model, VQVAE2Output
 from .pipeline_vqvae import VQGenerationPipeline, VQVAEFeatureExtractionPipeline, VQVAEImageToImagePipeline
@@ -40,6 +44,8 @@ _register(VQVAEConfig, VQVAEModel)
 _register(PixelSNAILConfig, PixelSNAILModel, takes_images=False)
 _register(VQVAE2Config, VQVAE2Model)
 _register(VQGenerationConfig, VQGenerationModel)
+_register(VQVideoConfig, VQVideoModel)
+_register(VQTwoStageConfig, VQTwoStageModel)
 VQVAEImageProcessor.register_for_auto_class("AutoImageProcessor")
 _register(AudioVQVAEConfig, AudioVQVAEModel, takes_images=False)
 AutoFeatureExtractor.register(AudioVQVAEConfig, VQVAEAudioFeatureExtractor, exist_ok=True)
@@ -66,6 +72,9 @@ __all__ = [
     "VQGenerationConfig",
     "VQGenerationModel",
     "VQGenerationPipeline",
+    "VQTwoStageConfig",
+    "VQTwoStageModel",
+    "VQTwoStageOutput",
     "VQVAE2Config",
     "VQVAE2Model",
     "VQVAE2Output",
@@ -76,6 +85,9 @@ __all__ = [
     "VQVAEImageToImagePipeline",
     "VQVAEModel",
     "VQVAEOutput",
+    "VQVideoConfig",
+    "VQVideoModel",
+    "VQVideoOutput",
     "VectorQuantizer",
     "VectorQuantizerOutput",
 ]

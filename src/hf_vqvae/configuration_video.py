@@ -1,0 +1,104 @@
+"""Configuration of the action-conditioned latent video model (van den Oord et al. 2017, section 4.4): a frame
+VQ-VAE and a PixelSNAIL over each next frame's code map, conditioned on the previous frame's codes and the action."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transformers import PreTrainedConfig
+
+from .configuration_generation import _build_config
+from .configuration_pixelsnail import PixelSNAILConfig
+from .configuration_vqvae import VQVAEConfig
+
+
+class VQVideoConfig(PreTrainedConfig):
+    r"""
+    Configuration of a [`VQVideoModel`]: a VQ-VAE over frames (`vq_config`, whose input is pixels) and the dynamics
+    prior (`dynamics_config`), a [`PixelSNAILModel`] over one frame's code map that reads the previous frame's code
+    map through its conditioning stack and the action taken in between as its class label. Video is generated
+    entirely in latent space; only the VQ-VAE's decoder touches pixels.
+
+    Args:
+        vq_config (`VQVAEConfig` or `dict`): the frame autoencoder (e.g. 84x84 frames -> 21x21 codes, K = 512).
+        dynamics_config (`PixelSNAILConfig` or `dict`): must model the VQ-VAE's code maps (same K and map size), be
+            conditioned on a code map of the same K and size (`condition_num_embeddings`, `condition_height`,
+            `condition_width`), and take one class per action (`num_classes`).
+        id2label (`dict[int, str]`, *optional*): the action names (e.g. ViZDoom's buttons), so that pipelines accept
+            `actions=["TURN_LEFT", ...]`.
+
+    Example:
+
+    ```python
+    >>> from hf_vqvae import PixelSNAILConfig, VQVAEConfig, VQVideoConfig
+    >>> vq = VQVAEConfig(image_size=84, downsample_factor=4, num_embeddings=512)
+    >>> dynamics = PixelSNAILConfig(num_embeddings=512, latent_height=21, latent_width=21, num_classes=5,
+    ...                             condition_num_embeddings=512, condition_height=21, condition_width=21)
+    >>> VQVideoConfig(vq_config=vq, dynamics_config=dynamics).num_actions
+    5
+    ```
+    """
+
+    model_type = "vq_video"
+
+    vq_config: dict | PreTrainedConfig | None = None
+    dynamics_config: dict | PreTrainedConfig | None = None
+
+    def __post_init__(self, **kwargs):
+        if self.vq_config is None or self.dynamics_config is None:
+            raise ValueError(
+                "VQVideoConfig needs `vq_config` (the frames' VQ-VAE config) and `dynamics_config` (a PixelSNAIL "
+                "config conditioned on the previous frame's codes and on the action)"
+            )
+        self.vq_config = _build_config(self.vq_config, {"vqvae": VQVAEConfig}, "vq_config")
+        self.dynamics_config = _build_config(self.dynamics_config, {"pixelsnail": PixelSNAILConfig}, "dynamics_config")
+        self._check_dynamics()
+        super().__post_init__(**kwargs)
+
+    def _check_dynamics(self) -> None:
+        """The dynamics prior must predict and read this VQ-VAE's code maps; a mismatch would otherwise surface as
+        an index error deep inside an embedding lookup."""
+        vq, dynamics = self.vq_config, self.dynamics_config
+        if getattr(vq, "input_num_embeddings", None) is not None or vq.spatial_dims != 2:
+            raise ValueError("`vq_config` must be a VQ-VAE over images (spatial_dims=2, input_num_embeddings=None)")
+        frame = (vq.num_embeddings, vq.latent_size, vq.latent_size)
+        got = (dynamics.num_embeddings, *dynamics.latent_shape)
+        if got != frame:
+            raise ValueError(
+                f"dynamics_config models {got[1]}x{got[2]} maps of {got[0]} codes, but the VQ-VAE's frames are "
+                f"{frame[1]}x{frame[2]} maps of {frame[0]} codes"
+            )
+        condition = (dynamics.condition_num_embeddings, *(dynamics.condition_shape or (None, None)))
+        if condition != frame:
+            raise ValueError(
+                "dynamics_config must be conditioned on the previous frame's code map (condition_num_embeddings, "
+                f"condition_height, condition_width) = {frame}, got {condition}"
+            )
+        if dynamics.num_classes is None:
+            raise ValueError("dynamics_config must take the action as its class label: set `num_classes`")
+
+    @property
+    def num_actions(self) -> int:
+        return self.dynamics_config.num_classes
+
+    @property
+    def latent_shape(self) -> tuple[int, int]:
+        return tuple(self.dynamics_config.latent_shape)
+
+    @property
+    def image_size(self) -> int:
+        return self.vq_config.image_size
+
+    @property
+    def in_channels(self) -> int:
+        return self.vq_config.in_channels
+
+    def to_dict(self) -> dict[str, Any]:
+        output = super().to_dict()
+        for name in ("vq_config", "dynamics_config"):
+            if isinstance(output.get(name), dict):
+                output[name].pop("transformers_version", None)
+        return output
+
+
+__all__ = ["VQVideoConfig"]
