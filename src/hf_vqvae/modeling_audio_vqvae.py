@@ -78,12 +78,12 @@ class AudioVQVAEPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
     _no_split_modules = ["ResidualBlock", "WaveNetLayer"]
 
     def _init_weights(self, module: nn.Module) -> None:
-        # PyTorch's conv init (transformers' N(0, 0.02) starves deep conv stacks), unit-variance embeddings (the
-        # WaveNet's input and the speaker vectors feed convolutions initialised for unit-variance inputs), and the
-        # quantizer's own state.
+        # PyTorch's conv init (transformers' N(0, 0.02) starves deep conv stacks), unit-variance speaker vectors
+        # (they feed a projection initialised for unit-variance inputs) unless a module asks for less (the WaveNet's
+        # input table), and the quantizer's own state.
         init_conv_weights(module)
         if isinstance(module, nn.Embedding):
-            init.normal_(module.weight, mean=0.0, std=1.0)
+            init.normal_(module.weight, mean=0.0, std=getattr(module, "init_std", 1.0))
         if isinstance(module, VectorQuantizer):
             module.reset_parameters()
 

@@ -28,6 +28,7 @@ from ..modeling_pixelsnail import PixelSNAILModel
 from ..modeling_vqvae import VQVAEModel
 from ..modeling_vqvae2 import VQVAE2Model
 from ..sampling import generate_images
+from .audio import AudioTask
 
 
 def open_training_data(args, **options) -> DataPlan:
@@ -244,4 +245,4 @@ class PriorTask:
         self.info.for_prior(self.args.code_column, self.args.condition_column).write(output_dir)
 
 
-TASKS = {"vqvae": ImageTask, "vqvae2": ImageTask, "pixelsnail": PriorTask}
+TASKS = {"vqvae": ImageTask, "vqvae2": ImageTask, "pixelsnail": PriorTask, "audio_vqvae": AudioTask}
