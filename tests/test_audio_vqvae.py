@@ -12,7 +12,14 @@ import torch.nn.functional as F
 from conftest import assert_state_dicts_bitwise_equal, place_in_hub_cache, run_without_hf_vqvae
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModel
 
-from hf_vqvae import AudioVQVAEConfig, AudioVQVAEModel, VQVAEAudioFeatureExtractor
+from hf_vqvae import (
+    AudioVQVAEAudioToAudioPipeline,
+    AudioVQVAEConfig,
+    AudioVQVAEFeatureExtractionPipeline,
+    AudioVQVAEModel,
+    VQVAEAudioFeatureExtractor,
+)
+from hf_vqvae.hub.pipelines import REPO_TASKS, add_pipelines
 from hf_vqvae.wavenet import mu_law_encode
 
 # Small enough for a forward pass in well under a second on 2 busy cores.
@@ -152,12 +159,43 @@ def test_save_load_round_trip_and_auto_classes(tmp_path):
     torch.testing.assert_close(a.logits, b.logits, rtol=0, atol=1e-5)
 
 
+def test_pipelines_reconstruct_convert_and_extract(tmp_path):
+    model, extractor = tiny_model().eval(), VQVAEAudioFeatureExtractor()
+    audio = np.sin(np.arange(1000) / 5.0).astype(np.float32) * 0.5
+    path = tmp_path / "clip.wav"
+    import soundfile
+
+    soundfile.write(path, audio, 8000)  # 8 kHz file: resampled to 16 kHz, 2000 -> 2048 samples
+    convert = AudioVQVAEAudioToAudioPipeline(model=model, feature_extractor=extractor)
+    out = convert(str(path), source_speaker="b", seed=0)
+    assert out["sampling_rate"] == 16000 and out["audio"].shape == (2048,) and out["audio"].dtype == np.float32
+    inputs = extractor(audio, sampling_rate=8000, return_tensors="pt")
+    codes = model.encode(inputs.input_values)
+    expected = model.decode(codes, speaker_ids=1, generator=torch.Generator().manual_seed(0))[0].numpy()
+    assert np.array_equal(out["audio"], expected)
+    converted = convert({"array": audio, "sampling_rate": 8000}, source_speaker="b", target_speaker=2, seed=0)
+    expected = model.decode(codes, speaker_ids=2, generator=torch.Generator().manual_seed(0))[0].numpy()
+    assert np.array_equal(converted["audio"], expected)
+    with pytest.raises(
+        ValueError, match="unknown target_speaker 'nobody'; this model's speakers: \\['a', 'b', 'c'\\]"
+    ):
+        convert(str(path), target_speaker="nobody")
+    with pytest.raises(ValueError, match="pass source_speaker="):
+        convert(str(path))
+    with pytest.raises(ValueError, match="sampling_rate="):
+        convert(audio, source_speaker=0)
+    extract = AudioVQVAEFeatureExtractionPipeline(model=model, feature_extractor=extractor)
+    features = extract(str(path), return_tensors=True)
+    assert torch.equal(features["codes"], codes[0]) and features["quantized"].shape == (8, 32)
+
+
 def test_hub_round_trip_without_hf_vqvae(tmp_path, hf_home):
-    """A user with transformers only: `AutoModel` / `AutoFeatureExtractor` by repo id with `trust_remote_code`,
-    from the offline Hub cache; codes and logits equal the original's, and decoding works."""
+    """A user with transformers only: `AutoModel` / `AutoFeatureExtractor` and both pipelines by repo id with
+    `trust_remote_code`, from the offline Hub cache; codes and logits equal the original's, and decoding works."""
     model = tiny_model().eval()
     model.save_pretrained(tmp_path / "repo")
     VQVAEAudioFeatureExtractor().save_pretrained(tmp_path / "repo")
+    add_pipelines(tmp_path / "repo", REPO_TASKS["audio_vqvae"])
     place_in_hub_cache(tmp_path / "repo", "someone/audio-vqvae", hf_home)
     audio = np.sin(np.arange(4410) / 7.0).astype(np.float32) * 0.3
     inputs = VQVAEAudioFeatureExtractor()(audio, sampling_rate=44100, return_tensors="pt")
@@ -174,11 +212,21 @@ def test_hub_round_trip_without_hf_vqvae(tmp_path, hf_home):
         with torch.no_grad():
             out = model(inputs.input_values, speaker_ids=2)
         wave = model.decode(out.codes[:, :2], speaker_ids=0, generator=torch.Generator().manual_seed(0))
+        from transformers import pipeline
+        convert = pipeline("audio-to-audio", model="someone/audio-vqvae", trust_remote_code=True)
+        converted = convert(audio, sampling_rate=44100, source_speaker="a", target_speaker="c", seed=0)
+        extract = pipeline("feature-extraction", model="someone/audio-vqvae", trust_remote_code=True)
         print(json.dumps({"module": type(model).__module__, "codes": out.codes.tolist(),
-                          "logit_sum": float(out.logits.double().sum()), "wave": list(wave.shape)}))
+                          "logit_sum": float(out.logits.double().sum()), "wave": list(wave.shape),
+                          "converted": [len(converted["audio"]), converted["sampling_rate"]],
+                          "pipelines": [type(convert).__name__, type(extract).__name__],
+                          "extracted": extract(audio, sampling_rate=44100)["codes"]}))
         """
     )
     assert result["module"].startswith("transformers_modules.")
     assert result["codes"] == expected.codes.tolist()
     assert result["logit_sum"] == pytest.approx(float(expected.logits.double().sum()), rel=1e-6)
     assert result["wave"] == [1, 128]
+    assert result["converted"] == [1600, 16000]
+    assert result["pipelines"] == ["AudioVQVAEAudioToAudioPipeline", "AudioVQVAEFeatureExtractionPipeline"]
+    assert result["extracted"] == expected.codes[0].tolist()

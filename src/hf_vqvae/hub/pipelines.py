@@ -9,13 +9,18 @@ from typing import Any
 
 from transformers.dynamic_module_utils import custom_object_save
 
+from ..pipeline_audio_vqvae import AudioVQVAEAudioToAudioPipeline, AudioVQVAEFeatureExtractionPipeline
 from ..pipeline_vqvae import VQGenerationPipeline, VQVAEFeatureExtractionPipeline, VQVAEImageToImagePipeline
 
 PIPELINES: dict[str, type] = {
     "image-to-image": VQVAEImageToImagePipeline,
     "image-feature-extraction": VQVAEFeatureExtractionPipeline,
     "unconditional-image-generation": VQGenerationPipeline,
+    "audio-to-audio": AudioVQVAEAudioToAudioPipeline,
+    "feature-extraction": AudioVQVAEFeatureExtractionPipeline,
 }
+# The input type transformers records for each task (`custom_pipelines[task]["type"]`); "image" otherwise.
+PIPELINE_TYPES: dict[str, str] = {"audio-to-audio": "audio", "feature-extraction": "audio"}
 # The tasks each kind of repo serves, its main one (the card's `pipeline_tag`) first. A prior alone makes code maps,
 # not images: it serves no pipeline task; the generation bundle serves images from it.
 REPO_TASKS: dict[str, list[str]] = {
@@ -23,6 +28,7 @@ REPO_TASKS: dict[str, list[str]] = {
     "vqvae2": ["image-to-image", "image-feature-extraction"],
     "pixelsnail": [],
     "vq_generation": ["unconditional-image-generation", "image-to-image", "image-feature-extraction"],
+    "audio_vqvae": ["audio-to-audio", "feature-extraction"],
 }
 
 
@@ -40,7 +46,11 @@ def add_pipelines(repo_dir: str | Path, tasks: Sequence[str]) -> dict[str, dict[
             raise ValueError(f"no hf_vqvae pipeline for task {task!r}; known: {sorted(PIPELINES)}")
         pipeline_class = PIPELINES[task]
         module = pipeline_class.__module__.split(".")[-1]
-        entries[task] = {"impl": f"{module}.{pipeline_class.__name__}", "pt": ["AutoModel"], "type": "image"}
+        entries[task] = {
+            "impl": f"{module}.{pipeline_class.__name__}",
+            "pt": ["AutoModel"],
+            "type": PIPELINE_TYPES.get(task, "image"),
+        }
         # The pipeline's file (and any relative import of it) next to the model code, for trust_remote_code.
         custom_object_save(pipeline_class, repo_dir)
     config["custom_pipelines"] = entries
