@@ -93,6 +93,7 @@ class PixelSNAILPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
     config_class = PixelSNAILConfig
     base_model_prefix = "pixelsnail"
     main_input_name = "codes"
+    supports_gradient_checkpointing = True
     _no_split_modules = ["PixelSNAILStage"]
 
     def _init_weights(self, module: nn.Module) -> None:

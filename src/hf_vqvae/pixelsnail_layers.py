@@ -28,6 +28,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers.modeling_layers import GradientCheckpointingLayer
 
 from .layers import conv
 
@@ -176,14 +177,15 @@ class CausalConv1d(nn.Module):
 CAUSAL_CONVOLUTIONS: dict[int, type[nn.Module]] = {1: CausalConv1d, 2: CausalConv2d}
 
 
-class GatedResidualBlock(nn.Module):
+class GatedResidualBlock(GradientCheckpointingLayer):
     """PixelSNAIL's gated residual block:
     `t = conv2(dropout(elu(conv1(elu(h))))) + condition_bias; h + a * sigmoid(b)` with `(a, b) = split(t)`.
 
     Both convolutions are causal (at or before p), 1-D or 2-D after `spatial_dims`. `condition` is the output of the
     conditioning stack, `(B, condition_channels, *s')` with each size of `s'` dividing the map's (or all ones for a
     class embedding alone); a pointwise projection makes it a bias of the gates. Maps:
-    `(B, C, *spatial) -> (B, C, *spatial)`.
+    `(B, C, *spatial) -> (B, C, *spatial)`. A `GradientCheckpointingLayer`: with activation checkpointing on, its
+    forward is recomputed in the backward pass (`step`, the sampling path, is never checkpointed).
     """
 
     def __init__(
@@ -248,14 +250,16 @@ class AttentionCache:
         self.previous_hidden: torch.Tensor | None = None
 
 
-class CausalSelfAttention(nn.Module):
+class CausalSelfAttention(GradientCheckpointingLayer):
     """Multi-head attention of every position over all positions strictly before it in raster order, followed by a
     gated residual connection `h + a * sigmoid(b)`.
 
     Queries read `[h, position]`; keys and values read `[code embedding, h, position]` (PixelSNAIL feeds the raw
     input to the keys so attention can read past codes directly). Since a key carries its position's own code, the
     mask is strictly causal; the first position has no past and its attention output is zero. `position` is the
-    `spatial_dims` coordinates of `positional_encoding`. Maps: `(B, C, *spatial) -> (B, C, *spatial)`.
+    `spatial_dims` coordinates of `positional_encoding`. Maps: `(B, C, *spatial) -> (B, C, *spatial)`. A
+    `GradientCheckpointingLayer`: its `(B, heads, N, N)` scores dominate training memory on long sequences, and
+    activation checkpointing recomputes them in the backward pass instead of storing them.
     """
 
     def __init__(self, channels: int, num_heads: int, spatial_dims: int = 2) -> None:
