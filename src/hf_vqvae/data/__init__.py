@@ -7,8 +7,14 @@ from .fashion_mnist import FASHION_MNIST_LABELS, load_fashion_mnist
 from .feed import TrainingFeed, endless_batches
 from .photos import photo_crop_tensor, random_crops, skimage_photos, wallpaper_photos
 from .quality import SkipLog, TooManyBadExamplesError
-from .sources import DataPlan, DatasetError, HeldOut, load_stream, open_dataset
-from .streaming import private_generator, training_loaders, validated_examples, write_parquet_shards
+from .sources import DataPlan, DatasetError, HeldOut, load_stream, open_dataset, resolve_columns, resolve_split
+from .streaming import (
+    extraction_splits,
+    private_generator,
+    training_loaders,
+    validated_examples,
+    write_parquet_shards,
+)
 
 __all__ = [
     "FASHION_MNIST_LABELS",
@@ -23,12 +29,15 @@ __all__ = [
     "TrainingFeed",
     "decode_image",
     "endless_batches",
+    "extraction_splits",
     "load_fashion_mnist",
     "load_stream",
     "open_dataset",
     "photo_crop_tensor",
     "private_generator",
     "random_crops",
+    "resolve_columns",
+    "resolve_split",
     "skimage_photos",
     "training_loaders",
     "validated_examples",

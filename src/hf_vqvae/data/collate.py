@@ -124,8 +124,8 @@ class ImageCollator:
     """Turns a list of undecoded examples into a batch, in the DataLoader worker: sets aside held-out examples,
     decodes each image (skipping and recording bad ones), runs the image processor once on the good ones.
 
-    Returns `{"pixel_values": (B, C, H, W), "labels": (B,) or None, "ids": (B,) or None}` plus the accounting keys
-    of this module's docstring.
+    Returns `{"pixel_values": (B, C, H, W), "labels": (B,) or None, "label_values": [int | None] or None, "ids":
+    (B,) or None}` plus the accounting keys of this module's docstring.
     """
 
     def __init__(
@@ -156,6 +156,8 @@ class ImageCollator:
         return {
             "pixel_values": pixels,
             "labels": _labels(kept, self.label_column),
+            # Each kept example's label or None, for writers that keep a label column with gaps (extract_codes.py).
+            "label_values": [_label(e.get(self.label_column)) for _, e in kept] if self.label_column else None,
             **_accounting(examples, kept, skipped, bad, held_out),
         }
 

@@ -33,6 +33,8 @@ EVAL_SPLITS = ("validation", "valid", "val", "dev", "test", "eval", "evaluation"
 # Folder names that `datasets` reads as split names; an image folder's "labels" made of them are not classes.
 SPLIT_WORDS = {"train", "training", *EVAL_SPLITS, "testing"}
 TABLE_SUFFIXES = {".parquet", ".arrow"}
+# The held-out share of a train split when a dataset has no evaluation split and nothing else is said.
+DEFAULT_VALIDATION_PERCENTAGE = 5.0
 # Shards a `save_to_disk` split is streamed in, so that DataLoader workers and ranks share it out.
 SAVED_DATASET_SHARDS = 8
 EXPECTED = (
@@ -328,7 +330,7 @@ def open_dataset(
     *,
     train_split: str = "train",
     eval_split: str | None = None,
-    validation_split_percentage: float = 5.0,
+    validation_split_percentage: float = DEFAULT_VALIDATION_PERCENTAGE,
     image_column: str | None = None,
     label_column: str | None = None,
     kind: str = "images",
@@ -345,7 +347,8 @@ def open_dataset(
         image_column: None finds it from the dataset's `Image` feature (`kind="images"` only).
         label_column: None finds a `ClassLabel` column (else an integer `label` column); "none" means no labels.
         kind: "images", or "codes" for the code datasets of `scripts/extract_codes.py` (no image column).
-        key_column: what identifies an example for the held-out hash (default: the image column).
+        key_column: what identifies an example for the held-out hash (default: the image column; for code
+            datasets, the first level's codes, shared by the priors of every level).
         required_columns: columns that must exist (code and condition columns of a prior).
     """
     if not 0 <= validation_split_percentage < 100:
@@ -370,7 +373,7 @@ def open_dataset(
         find_split(splits, eval_split, dataset, "--eval_split")
     held_out = None
     if eval_split == train_split and validation_split_percentage > 0:
-        held_out = HeldOut(float(validation_split_percentage), key_column or image or next(iter(features)))
+        held_out = HeldOut(float(validation_split_percentage), key_column or image or code_key(features))
     if image is not None and eval_split != train_split and image not in _features(splits[eval_split]):
         raise DatasetError(f"split {eval_split!r} of --dataset {dataset} has no column {image!r}")
     return DataPlan(
@@ -386,6 +389,45 @@ def open_dataset(
     )
 
 
+def code_key(features: dict[str, Any]) -> str:
+    """The column that identifies an example of a dataset without images for the held-out hash: the first (top)
+    level's codes of a code dataset, else its first column."""
+    return next((name for name in ("codes", "codes_0") if name in features), next(iter(features)))
+
+
+def resolve_split(
+    splits: dict[str, Any],
+    split: str,
+    dataset: str,
+    key_column: str,
+    validation_split_percentage: float = DEFAULT_VALIDATION_PERCENTAGE,
+) -> tuple[str, HeldOut | None]:
+    """`(split to read, held-out rule to keep or None)` for a split name. An evaluation split name (`validation`,
+    `test`, ...) that the dataset lacks means its evaluation data as training chose it: its own `validation` or
+    `test` split, else the held-out share of its train split."""
+    if split in splits:
+        return split, None
+    if split in EVAL_SPLITS:
+        own = next((name for name in EVAL_SPLITS if name in splits), None)
+        train = "train" if "train" in splits else (next(iter(splits)) if len(splits) == 1 else None)
+        if own is not None:
+            logger.warning(f"--dataset {dataset} has no split {split!r}: reading its evaluation split {own!r}")
+            return own, None
+        if train is not None and validation_split_percentage > 0:
+            logger.warning(
+                f"--dataset {dataset} has no split {split!r}: reading the {validation_split_percentage:g}% of "
+                f"{train!r} held out from training"
+            )
+            return train, HeldOut(float(validation_split_percentage), key_column)
+    return find_split(splits, split, dataset), None
+
+
+def resolve_columns(dataset: str, image_column: str | None, label_column: str | None) -> tuple[str, str | None]:
+    """The image and label columns of an image dataset as training finds them (None: found from its features)."""
+    plan = open_dataset(dataset, image_column=image_column, label_column=label_column)
+    return plan.image_column, plan.label_column
+
+
 def load_stream(
     dataset: str,
     split: str,
@@ -395,13 +437,17 @@ def load_stream(
     rank: int = 0,
     world_size: int = 1,
     image_column: str | None = None,
+    validation_split_percentage: float = DEFAULT_VALIDATION_PERCENTAGE,
 ) -> IterableDataset:
     """A streamed split of a Hub dataset id or local folder (any layout `open_dataset` accepts), shuffled through a
     buffer (when `shuffle_buffer > 0`) and split across `world_size` processes. The image column, if named, stays
     undecoded (`{"bytes", "path"}`) so that decoding happens in DataLoader workers, where a bad file is skipped
-    instead of raising."""
+    instead of raising. An evaluation split the dataset lacks is read as `resolve_split` says: the held-out
+    examples of a train-only dataset are the ones training held out."""
     splits = open_splits(dataset)
-    stream = splits[find_split(splits, split, dataset)]
+    key = image_column or code_key(_features(next(iter(splits.values()))))
+    split, held_out = resolve_split(splits, split, dataset, key, validation_split_percentage)
+    stream = splits[split]
     if image_column is not None:
         features = _features(stream)
         if image_column not in features:
@@ -411,7 +457,7 @@ def load_stream(
                 f"split {split!r} of --dataset {dataset} has no column {image_column!r}: its columns are "
                 f"{sorted(features)}{hint}"
             )
-    return _prepare(stream, image_column, None, seed, shuffle_buffer, rank, world_size)
+    return _prepare(stream, image_column, held_out, seed, shuffle_buffer, rank, world_size)
 
 
 def _prepare(

@@ -18,7 +18,10 @@ from datasets import Dataset
 from torch.utils.data import DataLoader
 
 from .quality import SkipLog
-from .sources import DataPlan
+from .sources import DataPlan, DatasetError
+
+# The split name of held-out examples written out as their own split (codes of a train-only image dataset).
+HELD_OUT_SPLIT = "validation"
 
 
 def write_parquet_shards(dataset: Dataset, folder: str | Path, split: str, num_shards: int) -> list[Path]:
@@ -91,3 +94,24 @@ def training_loaders(
     examples, log = validated_examples(list(held_out) if held_out is not None else [], collate, eval_batch_size)
     eval_loader = DataLoader(examples, batch_size=eval_batch_size, collate_fn=collate, generator=private_generator(0))
     return train_loader, eval_loader, log
+
+
+def extraction_splits(plan: DataPlan, requested: list[str] | None = None) -> list[tuple[str, str, str]]:
+    """What `scripts/extract_codes.py` writes, as `(output split, split read, part of it)` triples (`part` as in
+    `DataPlan.stream`): every split of the dataset, and for a dataset whose evaluation examples are held out of its
+    train split, that split as two: `train` without them and `validation` with only them. The codes' splits are
+    then the image splits training used, and a prior trains and evaluates on the codes of the same examples.
+    `requested` keeps only the output splits named (each must exist)."""
+    parts = []
+    for split in plan.splits:
+        if split == plan.train_split and plan.evaluates_held_out:
+            parts += [(split, split, "train"), (HELD_OUT_SPLIT, split, "held_out")]
+        else:
+            parts.append((split, split, "all"))
+    if requested:
+        known = [output for output, _, _ in parts]
+        missing = [name for name in requested if name not in known]
+        if missing:
+            raise DatasetError(f"--splits {missing}: --dataset {plan.dataset} has {known} (with the held-out part)")
+        parts = [part for part in parts if part[0] in requested]
+    return parts
