@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import socket
 import sys
 from pathlib import Path
 
@@ -20,7 +21,14 @@ from huggingface_hub.repocard_data import eval_results_to_model_index, model_ind
 from transformers import AutoModel
 
 from hf_vqvae import PixelSNAILConfig, PixelSNAILModel, VQVAE2Config, VQVAE2Model, VQVAEImageProcessor
-from hf_vqvae.evaluation import PriorNLLStats, ReconstructionStats, generate_images, model_index_entries
+from hf_vqvae.codes_info import CODES_INFO_FILE as CODES_INFO
+from hf_vqvae.evaluation import (
+    PriorNLLStats,
+    ReconstructionStats,
+    evaluate_prior,
+    evaluate_vq_model,
+    model_index_entries,
+)
 from hf_vqvae.metrics import (
     bits_per_code,
     bits_per_dim,
@@ -35,7 +43,7 @@ from hf_vqvae.metrics import (
     ssim,
 )
 from hf_vqvae.metrics.functional import RECONSTRUCTION_SIGMAS
-from hf_vqvae.training import CODES_INFO
+from hf_vqvae.sampling import generate_images
 
 # Not a multiple of the batch size: the last batch is cut, which the limit must handle.
 MAX_SAMPLES, BATCH_SIZE = 100, 32
@@ -282,3 +290,60 @@ def test_stats_of_two_ranks_add_up_to_the_stats_of_all():
     with pytest.raises(ValueError, match="does not fit"):
         whole.load_state(torch.zeros(3, dtype=torch.float64))
     assert ReconstructionStats([8]).compute() == {}
+
+
+def _evaluate_share(rank_share, folder: str, vq2, prior, pixels, codes) -> None:
+    """One rank of `test_the_loops_add_up_the_ranks`: evaluates its share, with the Accelerator reducing."""
+    from accelerate import Accelerator
+
+    torch.set_num_threads(1)
+    accelerator = Accelerator(cpu=True)
+    rows = rank_share[accelerator.process_index]
+    # Batches of one image and one code map, so the ranks run different numbers of batches.
+    vq_metrics = evaluate_vq_model(
+        vq2, [pixels[i : i + 1] for i in range(*rows)], accelerator=accelerator, progress=False
+    )
+    batches = [{"codes": codes[1][i : i + 1], "condition": codes[0][i : i + 1]} for i in range(*rows)]
+    prior_metrics = evaluate_prior(prior, batches, 3 * 16 * 16, accelerator=accelerator, progress=False)
+    result = {"vq": vq_metrics, "prior": prior_metrics}
+    (Path(folder) / f"rank{accelerator.process_index}.json").write_text(json.dumps(result))
+
+
+@pytest.mark.slow  # two spawned processes import the stack: about 50 s on 2 cores
+def test_the_loops_add_up_the_ranks(tmp_path):
+    # The one evaluation loop of each kind, run by two gloo ranks on unequal shares with their Accelerator, gives
+    # every rank the figures of one process that saw every image (what training's periodic evaluation relies on).
+    from accelerate.utils import PrepareForLaunch, patch_environment
+    from torch.multiprocessing import start_processes
+
+    torch.manual_seed(0)
+    config = VQVAE2Config(image_size=16, hidden_channels=16, residual_channels=8, downsample_factors=[4, 2],
+                          num_embeddings=16, embedding_dim=8)  # fmt: skip
+    vq2 = VQVAE2Model(config).eval()
+    prior = PixelSNAILModel(
+        PixelSNAILConfig(num_embeddings=16, latent_height=8, latent_width=8, hidden_channels=16, num_stages=1,
+                         num_residual_blocks=1, kernel_size=3, attention=False, condition_num_embeddings=16,
+                         condition_height=4, condition_width=4, num_condition_blocks=1)
+    ).eval()  # fmt: skip
+    pixels = torch.rand(5, 3, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    codes = vq2.encode(pixels)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with patch_environment(
+        world_size=2, master_addr="127.0.0.1", master_port=str(port), accelerate_mixed_precision="no",
+        accelerate_debug_rdv_file=str(tmp_path / "rendezvous"), accelerate_use_cpu="yes", gloo_socket_ifname="lo",
+    ):  # fmt: skip
+        launcher = PrepareForLaunch(_evaluate_share, debug=True)
+        shares = ((0, 2), (2, 5))
+        # Spawned, not forked: a forked child hangs in its first convolution on the OpenMP threads it inherits.
+        start_processes(launcher, args=(shares, str(tmp_path), vq2, prior, pixels, codes), nprocs=2,
+                        start_method="spawn")  # fmt: skip
+
+    whole_vq = evaluate_vq_model(vq2, [pixels], progress=False)
+    whole_prior = evaluate_prior(prior, [{"codes": codes[1], "condition": codes[0]}], 3 * 16 * 16, progress=False)
+    assert whole_vq["num_images"] == whole_prior["num_images"] == 5
+    for rank in range(2):
+        result = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert result["vq"] == pytest.approx(whole_vq, rel=1e-6), rank  # SSIM of 1 image vs 5: float rounding
+        assert result["prior"] == pytest.approx(whole_prior, rel=1e-9), rank

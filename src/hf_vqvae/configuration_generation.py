@@ -32,6 +32,11 @@ def _build_config(value: Any, classes: dict[str, type[PreTrainedConfig]], name: 
     return classes[model_type](**value)
 
 
+def _sides(level: tuple[int, ...]) -> str:
+    """`(K, *shape)` of a code map as its sides, `HxW`."""
+    return "x".join(map(str, level[1:]))
+
+
 class VQGenerationConfig(PreTrainedConfig):
     r"""
     Configuration of a [`VQGenerationModel`]: everything needed to make images in one repo, a VQ-VAE or VQ-VAE-2 (the
@@ -87,22 +92,22 @@ class VQGenerationConfig(PreTrainedConfig):
             raise ValueError(
                 f"the VQ model has {len(levels)} level(s) but {len(self.prior_configs)} priors were given (top first)"
             )
-        for index, (prior, (num_codes, height, width)) in enumerate(zip(self.prior_configs, levels)):
-            got = (prior.num_embeddings, prior.latent_height, prior.latent_width)
-            if got != (num_codes, height, width):
+        for index, (prior, level) in enumerate(zip(self.prior_configs, levels)):
+            got = (prior.num_embeddings, *prior.latent_shape)
+            if got != level:
                 raise ValueError(
-                    f"prior_configs[{index}] models {got[1]}x{got[2]} maps of {got[0]} codes, but level {index} of "
-                    f"the VQ model has {height}x{width} maps of {num_codes} codes"
+                    f"prior_configs[{index}] models {_sides(got)} maps of {got[0]} codes, but level {index} of the VQ "
+                    f"model has {_sides(level)} maps of {level[0]} codes"
                 )
             if index == 0 and prior.is_conditional:
                 raise ValueError("prior_configs[0] (the top prior) must not be conditioned on a code map")
             if index > 0:
                 above = levels[index - 1]
-                condition = (prior.condition_num_embeddings, prior.condition_height, prior.condition_width)
+                condition = (prior.condition_num_embeddings, *(prior.condition_shape or ()))
                 if condition != above:
                     raise ValueError(
-                        f"prior_configs[{index}] must be conditioned on level {index - 1} ({above[1]}x{above[2]} maps "
-                        f"of {above[0]} codes), got condition (K, h, w) = {condition}"
+                        f"prior_configs[{index}] must be conditioned on level {index - 1} ({_sides(above)} maps of "
+                        f"{above[0]} codes), got condition (K, *shape) = {condition}"
                     )
         class_counts = {prior.num_classes for prior in self.prior_configs if prior.num_classes is not None}
         if len(class_counts) > 1:
