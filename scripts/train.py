@@ -68,6 +68,13 @@ class TrainArguments:
     code_column: str = field(default="codes", metadata={"help": "priors: the code level to model"})
     condition_column: str | None = field(default=None, metadata={"help": "priors: the level above, to condition on"})
     class_conditional: bool = field(default=False, metadata={"help": "priors: condition on the dataset's labels"})
+    class_dropout: float | None = field(
+        default=None,
+        metadata={
+            "help": "class-conditional priors: the share of training labels replaced by a null class, so that the "
+            "prior can sample with classifier-free guidance (e.g. 0.1; default: the config's, 0 for a new prior)"
+        },
+    )
     per_device_train_batch_size: int = 32
     per_device_eval_batch_size: int = 64
     learning_rate: float = 3e-4
@@ -125,6 +132,11 @@ class TrainArguments:
             raise ArgumentError(
                 "--class_conditional is for priors (--model pixelsnail): a VQ model is trained without labels"
             )
+        if self.class_dropout is not None:
+            if not self.class_conditional:
+                raise ArgumentError("--class_dropout drops class labels: it needs --class_conditional")
+            if not 0 <= self.class_dropout < 1:
+                raise ArgumentError(f"--class_dropout must be in [0, 1), not {self.class_dropout}")
         if not 0 <= self.max_skipped_fraction < 1:
             raise ArgumentError(f"--max_skipped_fraction must be in [0, 1), not {self.max_skipped_fraction}")
         if self.report_to in ("none", ""):

@@ -6,6 +6,10 @@ from transformers import PreTrainedConfig
 
 from .config_validation import check_positive_int, check_range
 
+# "pixelsnail": gated residual blocks of causal convolutions (+ causal attention); "gated_pixelcnn": the VQ-VAE
+# paper's vertical and horizontal stacks.
+ARCHITECTURES = ("pixelsnail", "gated_pixelcnn")
+
 
 class PixelSNAILConfig(PreTrainedConfig):
     r"""
@@ -15,12 +19,25 @@ class PixelSNAILConfig(PreTrainedConfig):
 
     The network is `num_stages` stages of `num_residual_blocks` gated residual blocks built from causal convolutions
     (each followed, where `attention` says so, by causal multi-head self-attention over the whole past). With
-    `attention=False` it is a gated-PixelCNN-style prior as in the VQ-VAE paper; with attention it is PixelSNAIL,
-    the VQ-VAE-2 top prior. The VQ-VAE-2 bottom prior sets `condition_num_embeddings` (and the condition map's
-    size): it then reads the codes of the level above through a conditioning stack of residual blocks.
+    `attention=False` it is a convolutional prior whose convolutions see a cone of the past (the row above only up
+    to `kernel_size // 2` columns to the right); with attention it is PixelSNAIL, the VQ-VAE-2 top prior.
+    `architecture="gated_pixelcnn"` selects instead the VQ-VAE paper's prior, a gated PixelCNN (van den Oord et al.
+    2016) with a vertical and a horizontal stack and no blind spot (2-D maps only). The VQ-VAE-2 bottom prior sets
+    `condition_num_embeddings` (and the condition map's size): it then reads the codes of the level above through a
+    conditioning stack of residual blocks. Either architecture takes the condition map and class labels.
+
+    Classifier-free guidance: a class-conditional prior trained with `class_dropout > 0` learns the unconditional
+    distribution too, under an extra "null" class (`null_class`, label id `num_classes`), and then samples with
+    `generate(..., guidance_scale=s)` from `l_uncond + s * (l_cond - l_uncond)`.
 
     Args:
         num_embeddings (`int`, defaults to 512): number of codes K (the VQ-VAE's codebook size).
+        architecture (`str`, defaults to `"pixelsnail"`): `"pixelsnail"` (gated residual blocks of causal
+            convolutions, with the attention that `attention` asks for) or `"gated_pixelcnn"` (the VQ-VAE paper's
+            gated PixelCNN: `num_layers` layers of vertical and horizontal stacks, gated tanh/sigmoid units, no blind
+            spot; after `L` layers a position sees `L * (kernel_size // 2)` rows above it, that many columns to
+            either side, and as many positions to its left). The gated PixelCNN models 2-D maps only, and does not
+            use `num_stages`, `num_residual_blocks`, `attention` or `num_attention_heads`.
         spatial_dims (`int`, defaults to 2): 2 for a code map `(h, w)`, 1 for a code sequence `(T,)`. The causal
             convolutions, the attention's positional encoding and the conditioning stack follow it.
         latent_height (`int`, *optional*): height h of the code map (2-D only); defaults to 32 for a 2-D prior.
@@ -29,6 +46,9 @@ class PixelSNAILConfig(PreTrainedConfig):
         hidden_channels (`int`, defaults to 128): width of the network (code embeddings, residual stream,
             attention).
         num_stages (`int`, defaults to 4): stages of residual blocks (each optionally followed by attention).
+        num_layers (`int`, *optional*): gated PixelCNN only: its number of layers (vertical + horizontal stack
+            pairs); defaults to 15. Must be None for `architecture="pixelsnail"`, whose depth is `num_stages` x
+            `num_residual_blocks`.
         num_residual_blocks (`int`, defaults to 2): gated residual blocks per stage.
         attention (`bool` or `list[bool]`, defaults to `True`): causal self-attention after every stage (`True`),
             none (`False`), or per stage (a list of `num_stages` booleans).
@@ -48,6 +68,12 @@ class PixelSNAILConfig(PreTrainedConfig):
         condition_channels (`int`, *optional*): width of the conditioning stack; defaults to `hidden_channels`.
         num_condition_blocks (`int`, defaults to 2): residual blocks of the conditioning stack.
         num_classes (`int`, *optional*): number of classes for a class-conditional prior; `None` for none.
+        class_dropout (`float`, defaults to 0.0): in training (`model.train()`), the share of class labels replaced
+            by the null class, so that the prior also learns the unconditional distribution (classifier-free
+            guidance). Needs `num_classes`.
+        null_class (`bool`, *optional*): whether the class embedding has the extra null-class row (label id
+            `num_classes`) that guidance samples the unconditional logits with; defaults to `class_dropout > 0`.
+            Keep it True when fine-tuning a guided prior with `class_dropout=0`.
 
     Example:
 
@@ -60,12 +86,17 @@ class PixelSNAILConfig(PreTrainedConfig):
     ... )
     >>> sequence = PixelSNAILConfig(spatial_dims=1, latent_length=256, hidden_channels=64, num_classes=4)
     >>> model = PixelSNAILModel(sequence)
+    >>> gated = PixelSNAILConfig(architecture="gated_pixelcnn", num_layers=8, latent_height=8, latent_width=8,
+    ...                          num_classes=10, class_dropout=0.1)
+    >>> gated.null_class, gated.null_class_id
+    (True, 10)
     ```
     """
 
     model_type = "pixelsnail"
 
     num_embeddings: int = 512
+    architecture: str = "pixelsnail"
     spatial_dims: int = 2
     latent_height: int | None = None
     latent_width: int | None = None
@@ -73,6 +104,7 @@ class PixelSNAILConfig(PreTrainedConfig):
     hidden_channels: int = 128
     num_stages: int = 4
     num_residual_blocks: int = 2
+    num_layers: int | None = None
     attention: bool | list[bool] = True
     num_attention_heads: int = 4
     dropout: float = 0.1
@@ -84,6 +116,8 @@ class PixelSNAILConfig(PreTrainedConfig):
     condition_channels: int | None = None
     num_condition_blocks: int = 2
     num_classes: int | None = None
+    class_dropout: float = 0.0
+    null_class: bool | None = None
 
     def __post_init__(self, **kwargs):
         check_positive_int("num_embeddings", self.num_embeddings)
@@ -106,7 +140,8 @@ class PixelSNAILConfig(PreTrainedConfig):
                 f"`attention` must be a bool or a list of {self.num_stages} bools, got {self.attention!r}"
             )
         check_positive_int("num_attention_heads", self.num_attention_heads)
-        if any(self.attention_per_stage) and self.hidden_channels % self.num_attention_heads:
+        uses_attention = self.architecture == "pixelsnail" and any(self.attention_per_stage)
+        if uses_attention and self.hidden_channels % self.num_attention_heads:
             raise ValueError(
                 f"`num_attention_heads` ({self.num_attention_heads}) must divide `hidden_channels` "
                 f"({self.hidden_channels})"
@@ -126,7 +161,44 @@ class PixelSNAILConfig(PreTrainedConfig):
             raise ValueError(f"`num_condition_blocks` must be an integer >= 0, got {self.num_condition_blocks!r}")
         if self.num_classes is not None:
             check_positive_int("num_classes", self.num_classes)
+        self._check_architecture()
+        self._check_guidance()
         super().__post_init__(**kwargs)
+
+    def _check_architecture(self) -> None:
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"`architecture` must be one of {list(ARCHITECTURES)}, got {self.architecture!r}")
+        if self.architecture == "pixelsnail":
+            if self.num_layers is not None:
+                raise ValueError(
+                    f"`num_layers` is the depth of architecture='gated_pixelcnn'; a PixelSNAIL prior's depth is "
+                    f"num_stages x num_residual_blocks (got num_layers={self.num_layers!r})"
+                )
+            return
+        if self.spatial_dims != 2:
+            raise ValueError(
+                "architecture='gated_pixelcnn' models 2-D code maps only (its vertical stack is the rows above); for "
+                f"a code sequence (spatial_dims={self.spatial_dims}) use architecture='pixelsnail'"
+            )
+        self.num_layers = 15 if self.num_layers is None else self.num_layers
+        check_positive_int("num_layers", self.num_layers)
+
+    def _check_guidance(self) -> None:
+        check_range("class_dropout", self.class_dropout, 0.0, 1.0, high_inclusive=False)
+        if self.null_class is None:
+            self.null_class = self.class_dropout > 0
+        if not isinstance(self.null_class, bool):
+            raise ValueError(f"`null_class` must be a bool or None, got {self.null_class!r}")
+        if self.num_classes is None and (self.class_dropout > 0 or self.null_class):
+            raise ValueError(
+                f"`class_dropout` ({self.class_dropout}) and `null_class` ({self.null_class}) are for "
+                "class-conditional priors: set `num_classes`"
+            )
+        if self.class_dropout > 0 and not self.null_class:
+            raise ValueError(
+                f"`class_dropout={self.class_dropout}` replaces labels by the null class: it needs null_class=True "
+                "(or None)"
+            )
 
     def _check_latent_shape(self) -> None:
         if isinstance(self.spatial_dims, bool) or self.spatial_dims not in (1, 2):
@@ -214,6 +286,16 @@ class PixelSNAILConfig(PreTrainedConfig):
     @property
     def is_class_conditional(self) -> bool:
         return self.num_classes is not None
+
+    @property
+    def null_class_id(self) -> int | None:
+        """The label id of the null class (`num_classes`), or None for a prior without one."""
+        return self.num_classes if self.null_class else None
+
+    @property
+    def num_class_embeddings(self) -> int | None:
+        """Rows of the class embedding: `num_classes`, plus one for the null class."""
+        return None if self.num_classes is None else self.num_classes + int(self.null_class)
 
 
 __all__ = ["PixelSNAILConfig"]

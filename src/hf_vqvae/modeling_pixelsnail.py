@@ -30,6 +30,7 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_pixelsnail import PixelSNAILConfig
+from .gated_pixelcnn_layers import GatedPixelCNN
 from .layers import ResidualStack, conv, init_conv_weights
 from .modeling_utils import StrictLoadingMixin
 from .pixelsnail_layers import CAUSAL_CONVOLUTIONS, CausalSelfAttention, GatedResidualBlock, positional_encoding
@@ -94,7 +95,7 @@ class PixelSNAILPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
     base_model_prefix = "pixelsnail"
     main_input_name = "codes"
     supports_gradient_checkpointing = True
-    _no_split_modules = ["PixelSNAILStage"]
+    _no_split_modules = ["PixelSNAILStage", "GatedPixelCNNLayer"]
 
     def _init_weights(self, module: nn.Module) -> None:
         init_conv_weights(module)
@@ -130,9 +131,17 @@ class PixelSNAILModel(PixelSNAILPreTrainedModel):
         super().__init__(config)
         channels, dims = config.hidden_channels, config.spatial_dims
         self.embedding = nn.Embedding(config.num_embeddings, channels)
-        # Strictly causal: the output at p must not see the code at p.
-        self.input_conv = CAUSAL_CONVOLUTIONS[dims](channels, channels, config.kernel_size, include_center=False)
-        self.stages = nn.ModuleList(PixelSNAILStage(config, attention) for attention in config.attention_per_stage)
+        if config.architecture == "gated_pixelcnn":
+            condition_channels = (
+                config.condition_channels if config.is_conditional or config.is_class_conditional else None
+            )
+            self.gated_pixelcnn = GatedPixelCNN(
+                channels, config.num_layers, config.kernel_size, config.dropout, condition_channels
+            )
+        else:
+            # Strictly causal: the output at p must not see the code at p.
+            self.input_conv = CAUSAL_CONVOLUTIONS[dims](channels, channels, config.kernel_size, include_center=False)
+            self.stages = nn.ModuleList(PixelSNAILStage(config, attention) for attention in config.attention_per_stage)
         self.output = conv(dims, channels, config.num_embeddings, kernel_size=1)
 
         if config.is_conditional:
@@ -141,7 +150,8 @@ class PixelSNAILModel(PixelSNAILPreTrainedModel):
             self.condition_conv = conv(dims, width, width, kernel_size=3, padding=1)
             self.condition_stack = ResidualStack(width, width, config.num_condition_blocks, spatial_dims=dims)
         if config.is_class_conditional:
-            self.class_embedding = nn.Embedding(config.num_classes, config.condition_channels)
+            # With a null class (classifier-free guidance), its row is the last one, id `num_classes`.
+            self.class_embedding = nn.Embedding(config.num_class_embeddings, config.condition_channels)
         self.post_init()
 
     def get_input_embeddings(self) -> nn.Embedding:
@@ -197,17 +207,36 @@ class PixelSNAILModel(PixelSNAILPreTrainedModel):
         if config.is_class_conditional:
             if class_labels is None:
                 raise ValueError(f"this prior is class-conditional: pass `class_labels` of shape ({batch},)")
-            self._check_codes(class_labels, "class_labels", config.num_classes, (batch,))
+            # The null class (id num_classes, if the prior has one) is a valid label: the unconditional model.
+            self._check_codes(class_labels, "class_labels", config.num_class_embeddings, (batch,))
+            if self.training and config.class_dropout > 0:
+                class_labels = self.drop_class_labels(class_labels)
             embedded = self.class_embedding(class_labels).view(batch, -1, *(1,) * config.spatial_dims)
             features = embedded if features is None else features + embedded
         elif class_labels is not None:
             raise ValueError("got `class_labels` but this prior has no class conditioning (`num_classes` is None)")
         return features
 
+    def drop_class_labels(
+        self, class_labels: torch.LongTensor, generator: torch.Generator | None = None
+    ) -> torch.LongTensor:
+        """`class_labels` `(B,)` with each label replaced by the null class (`config.null_class_id`) with probability
+        `config.class_dropout`, independently: classifier-free guidance's training. `forward` calls it in training
+        mode; a label that is already the null class stays one."""
+        config = self.config
+        if config.null_class_id is None:
+            raise ValueError(
+                "drop_class_labels needs a prior with a null class (class_dropout > 0 or null_class=True)"
+            )
+        drop = torch.rand(class_labels.shape, generator=generator, device=class_labels.device) < config.class_dropout
+        return class_labels.masked_fill(drop, config.null_class_id)
+
     # ------------------------------------------------------------------------------------------------- forward
     def _logits(self, codes: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
         """The whole network on the whole map: `(B, *latent_shape)` codes -> `(B, K, *latent_shape)` logits."""
         embeddings = self.embedding(codes).movedim(-1, 1)
+        if self.config.architecture == "gated_pixelcnn":
+            return self.output(F.elu(self.gated_pixelcnn(embeddings, condition)))
         hidden_states = self.input_conv(embeddings)
         positions = positional_encoding(tuple(codes.shape[1:]), device=codes.device, dtype=embeddings.dtype)
         for stage in self.stages:
@@ -254,9 +283,11 @@ class PixelSNAILModel(PixelSNAILPreTrainedModel):
         return output if return_dict else output.to_tuple()
 
     # ------------------------------------------------------------------------------------------------ sampling
-    def _init_cache(self, batch: int) -> dict:
+    def _init_cache(self, batch: int, condition: torch.Tensor | None):
         shape = self.config.latent_shape
         like = self.embedding.weight
+        if self.config.architecture == "gated_pixelcnn":
+            return self.gated_pixelcnn.init_cache(batch, shape, condition)
         return {
             "input": self.input_conv.init_cache(batch, shape),
             "blocks": [[block.init_cache(batch, shape) for block in stage.blocks] for stage in self.stages],
@@ -267,11 +298,15 @@ class PixelSNAILModel(PixelSNAILPreTrainedModel):
             "positions": positional_encoding(shape, device=like.device, dtype=like.dtype).flatten(1).t(),
         }
 
-    def _step(self, cache: dict, codes: torch.Tensor, index: int, condition: torch.Tensor | None) -> torch.Tensor:
+    def _step(self, cache, codes: torch.Tensor, index: int, condition: torch.Tensor | None) -> torch.Tensor:
         """Logits `(B, K)` at raster index `index` from the caches, after storing the code sampled at the previous
         position. Equals `self._logits(codes, condition).flatten(2)[:, :, index]` up to float rounding."""
         shape = self.config.latent_shape
         position = _unravel(index, shape)
+        if self.config.architecture == "gated_pixelcnn":
+            previous = self.embedding(codes.flatten(1)[:, index - 1]) if index > 0 else None
+            hidden_states = self.gated_pixelcnn.step(cache, position, previous)
+            return F.linear(F.elu(hidden_states), self.output.weight.flatten(1), self.output.bias)
         previous = None
         if index > 0:
             previous_position = _unravel(index - 1, shape)
@@ -302,6 +337,35 @@ class PixelSNAILModel(PixelSNAILPreTrainedModel):
         probs = torch.softmax(logits, dim=-1)
         return torch.multinomial(probs, 1, generator=generator).squeeze(1)
 
+    def _guidance_labels(
+        self, guidance_scale: float | None, class_labels: torch.Tensor | None
+    ) -> tuple[torch.Tensor | None, bool]:
+        """Checks `guidance_scale` and returns the class labels of the forward, and whether each step runs the
+        batch twice (conditional, then under the null class). s = 1 is plain conditional sampling and s = 0
+        unconditional sampling: both need one pass, and give exactly those logits."""
+        if guidance_scale is None:
+            return class_labels, False
+        config = self.config
+        if isinstance(guidance_scale, bool) or not isinstance(guidance_scale, (int, float)):
+            raise ValueError(f"`guidance_scale` must be None or a finite number, got {guidance_scale!r}")
+        if not math.isfinite(guidance_scale):
+            raise ValueError(f"`guidance_scale` must be None or a finite number, got {guidance_scale!r}")
+        if not config.is_class_conditional:
+            raise ValueError(
+                "`guidance_scale` is classifier-free guidance of a class-conditional prior; this prior takes no class "
+                "labels (num_classes is None): sample with guidance_scale=None"
+            )
+        if config.null_class_id is None:
+            raise ValueError(
+                "`guidance_scale` needs a prior trained with a null class, whose unconditional logits it mixes in; "
+                "this prior has none (class_dropout=0, null_class=False). Train with a share of the labels dropped "
+                "(scripts/train.py --class_conditional --class_dropout 0.1, or PixelSNAILConfig(class_dropout=0.1)), "
+                "or sample with guidance_scale=None"
+            )
+        if guidance_scale == 0 and class_labels is not None:
+            return torch.full_like(class_labels, config.null_class_id), False
+        return class_labels, guidance_scale != 1
+
     @torch.no_grad()
     def generate(
         self,
@@ -313,6 +377,7 @@ class PixelSNAILModel(PixelSNAILPreTrainedModel):
         generator: torch.Generator | None = None,
         use_cache: bool = True,
         return_logits: bool = False,
+        guidance_scale: float | None = None,
     ) -> torch.LongTensor | tuple[torch.LongTensor, torch.FloatTensor]:
         """Ancestral sampling in raster order (time order for a sequence), one step per position. Runs in eval mode
         (the previous mode is restored afterwards).
@@ -321,16 +386,23 @@ class PixelSNAILModel(PixelSNAILPreTrainedModel):
             num_samples (`int`): batch size B.
             condition (`torch.LongTensor` of shape `(B, *condition_shape)`, *optional*): the level above's codes,
                 for a conditional prior. Computed through the conditioning stack once per call.
-            class_labels (`torch.LongTensor` of shape `(B,)`, *optional*): for a class-conditional prior.
+            class_labels (`torch.LongTensor` of shape `(B,)`, *optional*): for a class-conditional prior; with a
+                null class, its id (`config.null_class_id`) samples the unconditional model.
             temperature (`float`): divides the logits before sampling; > 0.
             top_k (`int`, *optional*): sample among the `top_k` most likely codes only.
             generator (`torch.Generator`, *optional*): the random source of `torch.multinomial`; both paths draw
                 from it identically, so a seeded generator gives the same codes with and without the cache.
             use_cache (`bool`): incremental sampling, one position of work per step (each causal convolution keeps
-                the past inputs its kernel reads, each attention layer the past keys and values). With `False`, the
-                whole network runs on the whole map at every step: the slow reference.
-            return_logits (`bool`): also return the logits `(B, K, *latent_shape)` each step sampled from (before
-                temperature and top-k).
+                the past inputs its kernel reads, each attention layer the past keys and values; the gated
+                PixelCNN's vertical stack is computed a row at a time). With `False`, the whole network runs on the
+                whole map at every step: the slow reference.
+            return_logits (`bool`): also return the logits `(B, K, *latent_shape)` each step sampled from (after
+                guidance, before temperature and top-k).
+            guidance_scale (`float`, *optional*): classifier-free guidance of a class-conditional prior trained
+                with a null class (`class_dropout > 0`): each step samples from `l_uncond + s * (l_cond - l_uncond)`,
+                both logits from one forward over the batch doubled (labels, then the null class; the condition map
+                and the caches doubled with it). `1` is plain conditional sampling, `0` unconditional sampling (one
+                pass each); above 1 sharpens the class. None (default): no guidance.
 
         Returns:
             codes `(B, *latent_shape)` (long), or `(codes, logits)` with `return_logits=True`.
@@ -342,6 +414,7 @@ class PixelSNAILModel(PixelSNAILPreTrainedModel):
             raise ValueError(f"`temperature` must be a finite number > 0, got {temperature!r}")
         if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k <= 0):
             raise ValueError(f"`top_k` must be None or a positive integer, got {top_k!r}")
+        class_labels, doubled = self._guidance_labels(guidance_scale, class_labels)
 
         shape = config.latent_shape
         device = self.embedding.weight.device
@@ -349,21 +422,32 @@ class PixelSNAILModel(PixelSNAILPreTrainedModel):
         self.eval()
         try:
             features = self._condition_features(condition, class_labels, num_samples)
-            codes = torch.zeros(num_samples, *shape, dtype=torch.long, device=device)
+            batch = num_samples
+            if doubled:  # one forward gives both logits: the conditional half, then the unconditional one
+                batch = 2 * num_samples
+                null_labels = torch.full_like(class_labels, config.null_class_id)
+                features = torch.cat([features, self._condition_features(condition, null_labels, num_samples)])
+            # Codes as the network reads them: with guidance, each sampled code is written to both halves.
+            codes = torch.zeros(batch, *shape, dtype=torch.long, device=device)
             all_logits = (
                 torch.zeros(num_samples, config.num_embeddings, *shape, device=device) if return_logits else None
             )
-            cache = self._init_cache(num_samples) if use_cache else None
+            cache = self._init_cache(batch, features) if use_cache else None
             for index in range(math.prod(shape)):
                 if use_cache:
                     logits = self._step(cache, codes, index, features)
                 else:
                     logits = self._logits(codes, features).flatten(2)[:, :, index]
+                if doubled:
+                    conditional, unconditional = logits.float().chunk(2)
+                    logits = unconditional + guidance_scale * (conditional - unconditional)
                 if return_logits:
                     all_logits.view(num_samples, config.num_embeddings, -1)[:, :, index] = logits.float()
-                codes.view(num_samples, -1)[:, index] = self._sample(logits, temperature, top_k, generator)
+                sampled = self._sample(logits, temperature, top_k, generator)
+                codes.view(batch, -1)[:, index] = sampled.repeat(batch // num_samples)
         finally:
             self.train(was_training)
+        codes = codes[:num_samples]
         return (codes, all_logits) if return_logits else codes
 
 

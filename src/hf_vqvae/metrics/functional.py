@@ -36,6 +36,9 @@ from .frechet import (
     load_inception,
 )
 
+# Precision and recall for generative models (k-NN manifolds of feature vectors) live in their own module too.
+from .manifold import inside_manifold, knn_radii, precision_recall
+
 __all__ = [
     "DEFAULT_DATA_RANGE",
     "FID_INCEPTION_SIZE",
@@ -52,8 +55,11 @@ __all__ = [
     "frechet_inception_distance",
     "gaussian_statistics",
     "inception_features",
+    "inside_manifold",
+    "knn_radii",
     "load_inception",
     "mse",
+    "precision_recall",
     "psnr",
     "psnr_per_image",
     "RECONSTRUCTION_SIGMAS",

@@ -150,8 +150,10 @@ class PriorTask:
             args, kind="codes", label_column=self.label_column or "none", key_column=args.code_column,
             required_columns=columns,
         )  # fmt: skip
+        # --class_dropout (classifier-free guidance) overrides the config's share, of a new or a pretrained prior.
+        dropout = {} if getattr(args, "class_dropout", None) is None else {"class_dropout": args.class_dropout}
         if args.model_name_or_path:
-            self.model = PixelSNAILModel.from_pretrained(args.model_name_or_path)
+            self.model = PixelSNAILModel.from_pretrained(args.model_name_or_path, **dropout)
         else:
             config = {
                 "num_embeddings": target.num_embeddings,
@@ -168,6 +170,7 @@ class PriorTask:
                     else {}
                 ),
                 **args.model_config,
+                **dropout,
             }
             self.model = PixelSNAILModel(PixelSNAILConfig(**config))
         # Rows that do not fit the model (another shape, codes outside the codebook, no label) are skipped.
