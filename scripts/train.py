@@ -244,7 +244,7 @@ def main(args: TrainArguments):
         task.save(accelerator.unwrap_model(model), output_dir)
         summary = {
             **metrics,
-            "train/examples_read": everyone.seen,
+            "train/examples_read": everyone.seen + everyone.held_out,
             "train/skipped_examples": everyone.skipped,
             "train/skipped_by_cause": dict(everyone.counts),
             "train/held_out_examples": everyone.held_out,

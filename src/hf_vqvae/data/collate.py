@@ -75,7 +75,8 @@ def decode_image(value: Any, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
         except Image.UnidentifiedImageError as error:
             raise BadImageError("not_an_image", "not a recognised image format") from error
         except (OSError, SyntaxError, ValueError) as error:
-            reason = "truncated" if "truncated" in str(error) or "broken data stream" in str(error) else "unreadable"
+            text = str(error).lower()  # "image file is truncated", "Truncated File Read", "broken data stream"
+            reason = "truncated" if "truncated" in text or "broken data stream" in text else "unreadable"
             raise BadImageError(reason, str(error)) from error
     return image
 

@@ -103,8 +103,8 @@ class TrainingFeed:
             if pass_ended and self.epoch == 1 and self.log:
                 seen, skipped, held_out = self.totals
                 self.log(
-                    f"first pass over the training data: {seen} examples read, {held_out} held out for evaluation, "
-                    f"{skipped} skipped"
+                    f"first pass over the training data: {seen + held_out} examples read, {held_out} of them held "
+                    f"out for evaluation, {skipped} skipped"
                 )
             self._check(end_of_data=pass_ended > 0, pass_without_usable=pass_without_usable > 0)
             if holding == self.world_size:
