@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint bench demo demo-quick data-deps speech-deps demo-audio clean
+.PHONY: venv test lint bench demo demo-quick data-deps browser-deps speech-deps demo-audio clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,12 @@ venv: $(STAMP)
 data-deps:
 	@test -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz -a -d /usr/share/backgrounds \
 		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist lomiri-wallpapers-16.04)
+
+# A real browser for the web demo's test (tests/test_space_app.py): Debian's Chromium and its WebDriver. Needs root.
+browser-deps:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) \
+		|| echo "browser-deps: no Chromium could be installed; tests/test_space_app.py will be skipped"
 
 # Real speech for the audio model (SPEC section 3): the Asterisk G.722 prompt sets and Fish Fillets' Czech dialogue,
 # ffmpeg to decode G.722, and the Asterisk transcripts, fetched once with `apt-get download` into the speech cache
@@ -45,7 +51,7 @@ demo: $(STAMP) data-deps
 demo-quick: $(STAMP) data-deps
 	HF_HUB_OFFLINE=1 $(PY) scripts/run_demo.py --quick
 
-test: $(STAMP) data-deps speech-deps
+test: $(STAMP) data-deps speech-deps browser-deps
 	$(VENV)/bin/ruff check src tests scripts benchmarks
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 

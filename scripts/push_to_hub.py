@@ -11,6 +11,12 @@ A training run (a folder with train_args.json) is packaged into `<folder>/hub` f
 metrics; a run_demo.py folder (demo_config.yaml, vqvae/, prior/) and `--vq_model/--priors` are bundled into one
 generation repo (`<folder>/hub`, or `--repo_dir`); a folder with README.md and config.json is pushed as it is.
 `--dry_run` builds the folder and prints the commit without pushing.
+
+`--space` also builds the folder's Hugging Face Space variant (`<repo_dir>-space`, or `--space_dir`: the Gradio demo
+`app.py`, the model files, a README with the Space metadata and a pinned requirements.txt) and pushes it as a Gradio
+Space to `--space_id` (default: `<hub_model_id>-demo`):
+
+    python scripts/push_to_hub.py outputs/demo --hub_model_id me/fashion-mnist-generation --space
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from hf_vqvae.hub import (
     push_folder,
     repo_files,
 )
+from hf_vqvae.space import build_space, push_space
 
 
 def build(args: argparse.Namespace) -> Path:
@@ -91,6 +98,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--revision", default=None, help="branch to push to (default: main)")
     parser.add_argument("--create_pr", action="store_true", help="open a pull request instead of pushing to main")
     parser.add_argument("--dry_run", action="store_true", help="build the folder and show the commit, push nothing")
+    parser.add_argument("--space", action="store_true", help="also build and push the folder's Gradio Space")
+    parser.add_argument("--space_id", default=None, help="the Space, org/name (default: <hub_model_id>-demo)")
+    parser.add_argument("--space_dir", default=None, help="where to build the Space (default: <repo_dir>-space)")
     args = parser.parse_args(argv)
     if bool(args.folder) == bool(args.vq_model):
         parser.error("give either a folder or --vq_model (with --priors)")
@@ -98,6 +108,8 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error("--vq_model needs --priors (top level first)")
     if "/" not in args.hub_model_id:
         parser.error("--hub_model_id must be a full repo id, org/name: the card's usage snippets name it")
+    if args.space_id and "/" not in args.space_id:
+        parser.error("--space_id must be a full Space id, org/name")
 
     repo_dir = build(args)
     message, description = default_commit_message(repo_dir)
@@ -107,6 +119,11 @@ def main(argv: list[str] | None = None) -> dict:
         "commit_message": args.commit_message or message,
         "files": [path.relative_to(repo_dir).as_posix() for path in repo_files(repo_dir)],
     }
+    if args.space:  # built before anything is pushed: a folder with no demo (a prior alone) stops here
+        space_dir = Path(args.space_dir or repo_dir.with_name(f"{repo_dir.name}-space"))
+        space_dir = build_space(repo_dir, space_dir, license=args.license, model_id=args.hub_model_id)
+        record.update(space_dir=str(space_dir), space_id=args.space_id or f"{args.hub_model_id}-demo")
+        record["space_files"] = [path.relative_to(space_dir).as_posix() for path in repo_files(space_dir)]
     if not args.dry_run:
         commit = push_folder(
             repo_dir,
@@ -119,6 +136,9 @@ def main(argv: list[str] | None = None) -> dict:
             create_pr=args.create_pr,
         )
         record["commit_url"] = getattr(commit, "commit_url", None)
+        if args.space:
+            commit = push_space(space_dir, record["space_id"], private=args.private or None, token=args.token)
+            record["space_commit_url"] = getattr(commit, "commit_url", None)
     print(json.dumps(record, indent=2))
     return record
 

@@ -27,6 +27,7 @@ from ..loading import load_processor
 from ..modeling_generation import VQGenerationModel
 from ..modeling_pixelsnail import PixelSNAILModel
 from ..sampling import default_class_labels, num_classes_of
+from ..space.build import write_app
 from .cards import render_model_card
 from .pipelines import REPO_TASKS, add_pipelines
 from .runs import IMAGES_DIR, TrainingRun
@@ -129,6 +130,7 @@ def build_model_repo(
         images.update(_example_pictures(model, processor, dataset, repo_dir))
         class_names = None
     add_pipelines(repo_dir, REPO_TASKS[kind])
+    write_app(repo_dir)  # the Gradio demo, for repos that serve images
     card = render_model_card(
         kind,
         repo_id=repo_id,
@@ -204,6 +206,7 @@ def build_generation_repo(
     # The labels `generate` used: none given, a class-conditional bundle cycles through its classes.
     labels = default_class_labels(num_samples, num_classes).tolist() if num_classes is not None else None
     add_pipelines(repo_dir, REPO_TASKS["vq_generation"])
+    write_app(repo_dir)
     card = render_model_card(
         "vq_generation",
         repo_id=repo_id,
