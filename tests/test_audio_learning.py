@@ -12,9 +12,13 @@ import pytest
 import soundfile
 import torch
 from datasets import Audio, load_dataset
+from huggingface_hub import ModelCard
+from PIL import Image
 
 from hf_vqvae import AudioVQVAEConfig, AudioVQVAEModel, VQVAEAudioFeatureExtractor
+from hf_vqvae.audio_images import save_spectrogram_grid, spectrogram_image
 from hf_vqvae.audio_metrics import (
+    SpeakerClassifier,
     code_bits_per_second,
     mu_law_histogram,
     multi_resolution_stft_distance,
@@ -23,11 +27,22 @@ from hf_vqvae.audio_metrics import (
 )
 from hf_vqvae.data.audio import AudioCollator
 from hf_vqvae.data.speech import FILLETS_SOUND_ROOT, SPEAKER_NAMES, prepare_speech
+from hf_vqvae.hub.audio_card import write_audio_card
 from hf_vqvae.training.audio import evaluate_audio_model
 
 needs_fillets = pytest.mark.skipif(
     not FILLETS_SOUND_ROOT.is_dir(), reason="fillets-ng-data-cs is not installed (make speech-deps)"
 )
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Audio work here is many small GEMMs and STFTs: with other jobs on the machine a second thread only adds
+    synchronisation (the speaker classifier's fit is 20x slower with two threads on a busy 2-core machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +93,6 @@ def test_reconstruction_metrics_on_real_speech(two_voices):
 @needs_fillets
 def test_learns_real_speech_below_the_unigram_baseline(two_voices):
     torch.manual_seed(0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small GEMMs: a second thread costs more than it brings on a busy machine
     config = AudioVQVAEConfig(
         hidden_channels=32, residual_channels=16, num_residual_blocks=1, num_embeddings=64, embedding_dim=16,
         num_speakers=2, speaker_embedding_dim=16, condition_channels=32, condition_residual_blocks=1,
@@ -90,7 +103,8 @@ def test_learns_real_speech_below_the_unigram_baseline(two_voices):
     extractor = VQVAEAudioFeatureExtractor()
     # Speaker ids 4 and 5 of the speech dataset, renumbered 0 and 1 for a two-speaker model.
     rows = {
-        split: [{**row, "speaker_id": row["speaker_id"] - 4} for row in rows] for split, rows in two_voices.items()
+        split: [{**row, "speaker_id": row["speaker_id"] - 4} for row in two_voices[split]]
+        for split in ("train", "test")
     }
     train_collate = AudioCollator(extractor, segment_samples=2048, random_crop=True)
     held_out = AudioCollator(extractor, segment_samples=16384, random_crop=False)(rows["test"])
@@ -107,7 +121,6 @@ def test_learns_real_speech_below_the_unigram_baseline(two_voices):
         loss.backward()
         optimizer.step()
     after = evaluate_audio_model(model, [held_out])
-    torch.set_num_threads(threads)
 
     baseline = after["eval/unigram_nll"]
     assert before["eval/unigram_nll"] == baseline  # the same held-out samples
@@ -150,3 +163,48 @@ def test_train_script_trains_the_audio_model(two_voices, tmp_path):
     # Speakers come from the dataset's ClassLabel: all six names, of which this run heard two.
     assert model.config.speaker_names == list(SPEAKER_NAMES)
     assert isinstance(AutoFeatureExtractor.from_pretrained(output), VQVAEAudioFeatureExtractor)
+
+
+@needs_fillets
+def test_speaker_classifier_tells_real_voices_apart(two_voices):
+    """Trained on 1 s crops of the training utterances, it names the speaker of held-out crops it never saw."""
+
+    def crops(rows):
+        clips, labels = [], []
+        for row in rows:
+            audio = torch.from_numpy(_waveform(row))
+            for start in range(0, len(audio) - 16000 + 1, 16000):
+                clips.append(audio[start : start + 16000])
+                labels.append(row["speaker_id"] - 4)
+        return clips, labels
+
+    classifier = SpeakerClassifier(2).fit(*crops(two_voices["train"]))
+    clips, labels = crops(two_voices["test"])
+    assert len(set(labels)) == 2
+    accuracy = (classifier.predict(clips) == torch.tensor(labels)).float().mean()
+    assert accuracy >= 0.9, accuracy
+
+
+def test_spectrogram_image_and_audio_card(tmp_path):
+    rate = 16000
+    tone = torch.sin(2 * math.pi * 1000 * torch.arange(rate) / rate)
+    image = np.asarray(spectrogram_image(tone, rate))
+    assert image.shape[0] == 80 and image.shape[2] == 3
+    # The brightest row is the mel band around 1 kHz: band centres are evenly spaced in mel from 0 to Nyquist.
+    mel = lambda hz: 2595 * math.log10(1 + hz / 700)  # noqa: E731
+    band = round(mel(1000) / mel(rate / 2) * 81) - 1
+    brightest = 79 - int(image.sum(axis=(1, 2)).argmax())  # row 0 is the top: high frequencies
+    assert abs(brightest - band) <= 1
+    grid = save_spectrogram_grid([[tone, tone], [tone, -tone]], tmp_path / "grid.png", rate)
+    assert Image.open(grid).size[1] > 2 * 80
+
+    path = write_audio_card(
+        tmp_path, repo_id="org/audio", metrics=[("NLL", "4.1 (unigram 5.2)")],
+        speakers=[{"id": 0, "name": "A", "description": "a voice", "licence": "CC-BY-3.0"}],
+        examples=[("examples/a.wav", "A: original")], training="a while", reproduce="make demo-audio",
+    )  # fmt: skip
+    card = ModelCard.load(path)
+    assert card.data.pipeline_tag == "audio-to-audio" and card.data.library_name == "transformers"
+    assert card.data.widget == [{"src": "examples/a.wav", "example_title": "A: original"}]
+    assert "| 0 | A | a voice | CC-BY-3.0 |" in card.text and "| NLL | 4.1 (unigram 5.2) |" in card.text
+    assert 'pipeline("audio-to-audio", model="org/audio", trust_remote_code=True)' in card.text
