@@ -40,6 +40,7 @@ from transformers import AutoModel
 
 from hf_vqvae import PixelSNAILModel
 from hf_vqvae.codes_info import CodesInfo, PriorColumns
+from hf_vqvae.data import DatasetError, TooManyBadExamplesError, resolve_columns, under_rules
 from hf_vqvae.evaluation import (
     code_loader,
     describe_dataset,
@@ -60,12 +61,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model_name_or_path", required=True, help="VQ-VAE, VQ-VAE-2 or prior: folder or Hub id")
     parser.add_argument("--dataset", required=True, help="image dataset (VQ models) or code dataset (priors)")
-    parser.add_argument("--split", default="test")
+    parser.add_argument(
+        "--split",
+        default="test",
+        help="a split the dataset lacks is read as training chose its evaluation data: its validation (or test) "
+        "split, else the 5%% of its train split held out by a hash of each example",
+    )
     parser.add_argument("--max_samples", type=int, default=None, help="first N examples of the split (default: all)")
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--num_workers", type=int, default=0, help="DataLoader workers decoding images")
-    parser.add_argument("--image_column", default="image")
-    parser.add_argument("--label_column", default="label")
+    parser.add_argument("--image_column", default=None, help="default: the dataset's Image column")
+    parser.add_argument("--label_column", default=None, help="default: its ClassLabel column; 'none' for no labels")
+    parser.add_argument(
+        "--max_skipped_fraction", type=float, default=0.01, help="fail if more of the examples read are unusable"
+    )
     parser.add_argument("--code_column", default=None, help="priors: default from the prior's codes_info.json")
     parser.add_argument("--condition_column", default=None, help="priors: default from the prior's codes_info.json")
     parser.add_argument("--fid_samples", type=int, default=0, help="priors: FID of N samples vs N held-out images")
@@ -106,10 +115,16 @@ def describe(task: str, dataset: str) -> dict:
 
 def evaluate_vq(args, model) -> tuple[dict, dict]:
     processor = load_processor(args.model_name_or_path, model.config)
-    loader = image_loader(
-        args.dataset, args.split, processor, args.batch_size, args.num_workers, args.image_column, args.label_column
-    )
-    metrics = evaluate_vq_model(model, loader, max_samples=args.max_samples, progress=not args.no_progress)
+    image_column, label_column = resolve_columns(args.dataset, args.image_column, args.label_column)
+    loader = image_loader(args.dataset, args.split, processor, args.batch_size, args.num_workers, image_column,
+                          label_column)  # fmt: skip
+    metrics = under_rules(
+        lambda batches: evaluate_vq_model(
+            model, batches, max_samples=args.max_samples, progress=not args.no_progress,
+            max_skipped_fraction=args.max_skipped_fraction,
+        ),
+        loader, args.max_skipped_fraction, "images", f"split {args.split!r} of {args.dataset}",
+    )  # fmt: skip
     return metrics, describe("reconstruction", args.dataset)
 
 
@@ -128,9 +143,12 @@ def score_prior(args, prior, data_info: CodesInfo, code_column: str, condition_c
     loader = code_loader(
         args.dataset, args.split, code_column, condition_column, label_column, args.batch_size, args.num_workers
     )
-    return evaluate_prior(
-        prior, loader, data_info.image_dims, max_samples=args.max_samples, progress=not args.no_progress
-    )
+    return under_rules(
+        lambda batches: evaluate_prior(
+            prior, batches, data_info.image_dims, max_samples=args.max_samples, progress=not args.no_progress
+        ),
+        loader, args.max_skipped_fraction, "code maps", f"split {args.split!r} of {args.dataset}",
+    )  # fmt: skip
 
 
 def evaluate_pixelsnail(args, prior, device: str) -> tuple[dict, dict]:
@@ -170,9 +188,11 @@ def evaluate_pixelsnail(args, prior, device: str) -> tuple[dict, dict]:
     vq_model = AutoModel.from_pretrained(vq_source, trust_remote_code=args.trust_remote_code).to(device).eval()
     processor = load_processor(vq_source, vq_model.config)
 
+    image_column, label_column = resolve_columns(image_dataset, args.image_column, args.label_column)
+
     def images(split: str):
         return image_loader(
-            image_dataset, split, processor, args.batch_size, args.num_workers, args.image_column, args.label_column
+            image_dataset, split, processor, args.batch_size, args.num_workers, image_column, label_column
         )
 
     if nll_bound:
@@ -281,5 +301,15 @@ def main(argv: list[str] | None = None) -> dict:
     return result
 
 
+def run() -> int:
+    """The command line: data that cannot be used is one clear line on stderr and a non-zero exit status."""
+    try:
+        main()
+    except (DatasetError, TooManyBadExamplesError) as error:
+        print(f"evaluate.py: error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(run())

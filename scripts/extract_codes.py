@@ -7,13 +7,17 @@ parquet shards.
 
 Output: `data/{split}-*.parquet` with columns `id`, the codes (`codes` for a VQ-VAE; `codes_0` (top), `codes_1`, ...
 for a VQ-VAE-2) and the labels when the dataset has them, plus `codes_info.json` describing the levels and the model.
-`--model_name_or_path` and `--dataset` take Hub ids as well as local folders.
+`--model_name_or_path` and `--dataset` take Hub ids as well as local folders; `--dataset` takes every layout
+`scripts/train.py` does. The codes keep the image dataset's splits; a dataset without an evaluation split gets the
+examples training held out (`--validation_split_percentage`, by a hash of each example) as its `validation` split,
+so that a prior trains and evaluates on the codes of the images the VQ model trained and evaluated on.
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +30,16 @@ from tqdm.auto import tqdm
 from transformers import AutoModel
 
 from hf_vqvae.codes_info import CodesInfo
-from hf_vqvae.data import ImageCollator, SkipLog, load_stream, write_parquet_shards
+from hf_vqvae.data import (
+    DataPlan,
+    DatasetError,
+    ImageCollator,
+    SkipLog,
+    TooManyBadExamplesError,
+    extraction_splits,
+    open_dataset,
+    write_parquet_shards,
+)
 from hf_vqvae.loading import load_processor
 
 
@@ -35,9 +48,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--model_name_or_path", required=True, help="a trained VQ-VAE / VQ-VAE-2 (folder or Hub id)")
     parser.add_argument("--dataset", required=True, help="image dataset: Hub id or local folder")
     parser.add_argument("--output_dir", type=Path, required=True)
-    parser.add_argument("--splits", nargs="+", default=["train", "test"])
-    parser.add_argument("--image_column", default="image")
-    parser.add_argument("--label_column", default="label", help="carried into the code dataset if present")
+    parser.add_argument("--splits", nargs="+", default=None, help="default: every split (see above)")
+    parser.add_argument("--image_column", default=None, help="default: the dataset's Image column")
+    parser.add_argument(
+        "--label_column", default=None, help="carried into the code dataset; default: its ClassLabel column; 'none'"
+    )
+    parser.add_argument("--validation_split_percentage", type=float, default=5.0, help="as in scripts/train.py")
     parser.add_argument("--batch_size", type=int, default=256)
     parser.add_argument("--num_workers", type=int, default=2)
     parser.add_argument("--shards_per_process", type=int, default=4)
@@ -54,18 +70,12 @@ def code_feature(shape: tuple[int, ...]):
 
 
 def encode_split(
-    args, split: str, model, processor, columns_of_levels: list[str], accelerator: Accelerator
+    args, plan: DataPlan, split: str, part: str, model, processor, columns_of_levels: list[str], accelerator
 ) -> tuple[dict[str, list], SkipLog, Any]:
-    """This process's part of `split`: the code columns (plus `id`, `label`), its skip log, the label feature."""
-    stream = load_stream(
-        args.dataset,
-        split,
-        rank=accelerator.process_index,
-        world_size=accelerator.num_processes,
-        image_column=args.image_column,
-    )
-    has_labels = args.label_column in (stream.features or {})
-    collate = ImageCollator(processor, args.image_column, args.label_column if has_labels else None)
+    """This process's part of `split` (`part` of it, as `DataPlan.stream` reads it): the code columns (plus `id`,
+    `label`), its skip log, the label feature."""
+    stream = plan.stream(split, part=part, rank=accelerator.process_index, world_size=accelerator.num_processes)
+    collate = ImageCollator(processor, plan.image_column, plan.label_column)
     workers = min(args.num_workers, stream.num_shards)
     loader = DataLoader(stream, batch_size=args.batch_size, collate_fn=collate, num_workers=workers)
     columns: dict[str, list] = {}
@@ -73,7 +83,8 @@ def encode_split(
     progress = tqdm(desc=f"encode {split}", unit="img", disable=not accelerator.is_local_main_process)
     for batch in loader:
         skips.update(batch)
-        skips.check(args.max_skipped_fraction)
+        if accelerator.num_processes == 1:  # several processes decide together, at the end of the split
+            skips.check(args.max_skipped_fraction)
         if len(batch["pixel_values"]) == 0:
             continue
         levels = model.encode_levels(batch["pixel_values"].to(accelerator.device))
@@ -81,11 +92,15 @@ def encode_split(
             columns.setdefault(name, []).extend(level.to(torch.int32).cpu().numpy())
         if batch["ids"] is not None:
             columns.setdefault("id", []).extend(batch["ids"].tolist())
-        if batch["labels"] is not None:
-            columns.setdefault("label", []).extend(batch["labels"].tolist())
+        if batch["label_values"] is not None:  # None where an example has no label
+            columns.setdefault("label", []).extend(batch["label_values"])
         progress.update(len(batch["pixel_values"]))
     progress.close()
-    return columns, skips, (stream.features or {}).get(args.label_column) if has_labels else None
+    # The rule without its 100-example floor, over every process's examples: a split of bad images fails.
+    message = SkipLog.merged(gather_object([skips])).verdict(args.max_skipped_fraction, min_seen=0, what="images")
+    if message:
+        raise TooManyBadExamplesError(f"split {split!r} of {args.dataset}: {message}")
+    return columns, skips, plan.features.get(plan.label_column) if plan.label_column else None
 
 
 def main() -> None:
@@ -99,18 +114,27 @@ def main() -> None:
         vq_model=str(source.resolve()) if source.exists() else args.model_name_or_path,
         source_dataset=args.dataset,
     )
-    for split in args.splits:
-        columns, skips, label_feature = encode_split(args, split, model, processor, info.columns, accelerator)
+    plan = open_dataset(
+        args.dataset,
+        validation_split_percentage=args.validation_split_percentage,
+        image_column=args.image_column,
+        label_column=args.label_column,
+    )
+    for split, source, part in extraction_splits(plan, args.splits):
+        columns, skips, label_feature = encode_split(
+            args, plan, source, part, model, processor, info.columns, accelerator
+        )
         feature_types = {"id": Value("int64")} if "id" in columns else {}
         for level in info.levels:
             feature_types[level.column] = code_feature(level.shape)
         if "label" in columns:
             feature_types["label"] = label_feature if isinstance(label_feature, ClassLabel) else Value("int64")
             info.label_column = "label"
-            labels_seen = gather_object(columns["label"])
-            info.num_classes = (
-                label_feature.num_classes if isinstance(label_feature, ClassLabel) else int(max(labels_seen)) + 1
-            )
+            labels_seen = [label for label in gather_object(columns["label"]) if label is not None]
+            if isinstance(label_feature, ClassLabel):
+                info.num_classes = label_feature.num_classes
+            elif labels_seen:
+                info.num_classes = int(max(labels_seen)) + 1
         part = Dataset.from_dict(columns, features=Features(feature_types))
         # Each process writes its own shards, numbered after the other processes'.
         folder = args.output_dir / f".part{accelerator.process_index}"
@@ -140,5 +164,15 @@ def main() -> None:
         print(f"wrote {info.write(args.output_dir)}")
 
 
+def run() -> int:
+    """The command line: data that cannot be used is one clear line on stderr and a non-zero exit status."""
+    try:
+        main()
+    except (DatasetError, TooManyBadExamplesError) as error:
+        print(f"extract_codes.py: error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(run())

@@ -11,7 +11,8 @@ import re
 import subprocess
 import sys
 
-from conftest import REPO, train_command
+import torch
+from conftest import REPO, TINY_VQVAE, train_command
 from safetensors.torch import load_file
 from user_data import (
     assert_one_clear_failure,
@@ -27,6 +28,7 @@ from user_data import (
     run_script,
 )
 
+from hf_vqvae import VQVAEConfig, VQVAEModel
 from hf_vqvae.training import list_checkpoints
 
 
@@ -138,3 +140,16 @@ def test_ten_percent_corrupt_trains_and_counts_only_real_updates(tmp_path):
     assert counter == 24
     summary = [line for line in result.stderr.splitlines() if "data: " in line]
     assert summary and re.search(r"16 skipped \(.*\); skipped: id \d+: ", summary[-1]), summary
+
+
+def test_evaluate_on_an_all_corrupt_split_is_one_clear_error(tmp_path):
+    data = parquet_images(tmp_path / "data", {"test": image_rows([(data, 0) for data in corrupt_files(12)])})
+    torch.manual_seed(0)
+    VQVAEModel(VQVAEConfig(**TINY_VQVAE)).save_pretrained(tmp_path / "vq")
+    arguments = ["--model_name_or_path", str(tmp_path / "vq"), "--dataset", str(data), "--split", "test"]
+    result = run_script([*arguments, "--no_progress"], script=REPO / "scripts" / "evaluate.py")
+    line = assert_one_clear_failure(result.returncode, result.stderr, None, "evaluate.py: error:")
+    assert re.search(
+        r"split 'test' of .*: none of the 12 images read was usable \((truncated|empty|not_an_image)", line
+    )
+    assert result.stdout.strip() == "", "no metrics over nothing"

@@ -1,7 +1,7 @@
 """`--dataset` on the data users have (issue 13): image folders of every usual layout, train-only parquet with odd
-column names, `save_to_disk` arrow shards; a deterministic held-out split that every rank and a resumed run agree on
-and never train on; one clear message for each kind of unusable input. Every run goes through scripts/train.py in a
-subprocess, on real Fashion-MNIST images written here."""
+column names, `save_to_disk` arrow shards; a deterministic held-out split that every rank, a resumed run,
+scripts/extract_codes.py and scripts/evaluate.py agree on and training never uses; one clear message for each kind of
+unusable input. Every run goes through the scripts in subprocesses, on real Fashion-MNIST images written here."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, train_command
-from datasets import ClassLabel, Dataset, DatasetDict, Features
+import torch
+from conftest import REPO, TINY_VQVAE, train_command
+from datasets import ClassLabel, Dataset, DatasetDict, Features, load_dataset
 from datasets import Image as ImageFeature
 from transformers import AutoModel
 from user_data import (
@@ -30,11 +31,12 @@ from user_data import (
     prior_command,
     read_records,
     run_cases,
+    run_script,
     write_images,
 )
 
-from hf_vqvae import VQVAEModel
-from hf_vqvae.data import FASHION_MNIST_LABELS
+from hf_vqvae import VQVAEConfig, VQVAEImageProcessor, VQVAEModel
+from hf_vqvae.data import FASHION_MNIST_LABELS, open_dataset
 from hf_vqvae.training import list_checkpoints
 
 CLASSES = ["Trouser", "Bag", "Sneaker"]
@@ -229,3 +231,36 @@ def test_held_out_examples_agree_across_ranks_and_a_kill_9_resume_and_are_never_
     assert trained[0] == set(range(len(items))) - held_out
     metrics = json.loads((single / "metrics.json").read_text())
     assert metrics["train/steps"] == 40 and metrics["train/held_out_examples"] > 0
+
+
+def test_extract_codes_and_evaluate_read_a_train_only_folder_as_training_does(tmp_path):
+    folder = tmp_path / "classes"
+    for name, members in class_items(24).items():
+        write_images(folder / name, members)
+    vq = tmp_path / "vq"  # codes of an untrained model are codes all the same: what is tested here is the data
+    torch.manual_seed(0)
+    VQVAEModel(VQVAEConfig(**TINY_VQVAE)).save_pretrained(vq)
+    VQVAEImageProcessor.for_model_size(28, num_channels=1).save_pretrained(vq)
+    held_out = len(list(open_dataset(str(folder)).eval_stream()))  # what train.py holds out of this folder
+    assert 0 < held_out < 72
+
+    codes = tmp_path / "codes"
+    arguments = ["--model_name_or_path", str(vq), "--dataset", str(folder), "--output_dir", str(codes)]
+    result = run_script(
+        arguments + ["--num_workers", "0", "--batch_size", "16"], script=REPO / "scripts" / "extract_codes.py"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    info = json.loads((codes / "codes_info.json").read_text())
+    # The held-out images' codes are the code dataset's validation split; class names travel with the labels.
+    assert {split: counts["examples"] for split, counts in info["splits"].items()} == {
+        "train": 72 - held_out,
+        "validation": held_out,
+    }
+    assert info["num_classes"] == 3
+    assert load_dataset(str(codes), split="validation").features["label"].names == sorted(CLASSES)
+
+    # evaluate.py's default split on a train-only folder is the same held-out images.
+    result = run_script(["--model_name_or_path", str(vq), "--dataset", str(folder), "--no_progress"],
+                        script=REPO / "scripts" / "evaluate.py")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout)["metrics"]["num_images"] == held_out

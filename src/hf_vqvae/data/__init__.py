@@ -6,7 +6,7 @@ from .collate import BadImageError, CodeCollator, ImageCollator, decode_image
 from .fashion_mnist import FASHION_MNIST_LABELS, load_fashion_mnist
 from .feed import TrainingFeed, endless_batches
 from .photos import photo_crop_tensor, random_crops, skimage_photos, wallpaper_photos
-from .quality import SkipLog, TooManyBadExamplesError
+from .quality import SkipLog, TooManyBadExamplesError, counted, under_rules
 from .sources import DataPlan, DatasetError, HeldOut, load_stream, open_dataset, resolve_columns, resolve_split
 from .streaming import (
     extraction_splits,
@@ -27,6 +27,7 @@ __all__ = [
     "SkipLog",
     "TooManyBadExamplesError",
     "TrainingFeed",
+    "counted",
     "decode_image",
     "endless_batches",
     "extraction_splits",
@@ -40,6 +41,7 @@ __all__ = [
     "resolve_split",
     "skimage_photos",
     "training_loaders",
+    "under_rules",
     "validated_examples",
     "wallpaper_photos",
     "write_parquet_shards",

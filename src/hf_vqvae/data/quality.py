@@ -10,6 +10,7 @@ run, so a small dataset cannot slip through.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,3 +108,32 @@ class SkipLog:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.counts, self.examples, self.seen = Counter(state["counts"]), list(state["examples"]), state["seen"]
         self.held_out = state.get("held_out", 0)  # absent from checkpoints written before held-out accounting
+
+
+def counted(batches: Iterable[Any], log: SkipLog) -> Iterator[Any]:
+    """`batches` unchanged, each collated batch's accounting added to `log` as it goes by: the skip counts of a loop
+    that keeps none itself, for `SkipLog.check_final` after it."""
+    for batch in batches:
+        if isinstance(batch, Mapping) and "num_examples" in batch:
+            log.update(batch)
+        yield batch
+
+
+def under_rules(
+    run: Callable[[Iterable[Any]], Any], batches: Iterable[Any], max_fraction: float, what: str, where: str
+) -> Any:
+    """`run(batches)` (an evaluation loop, say) under the bad-data rules: if more than `max_fraction` of what it read
+    was unusable, or nothing was, `TooManyBadExamplesError` ("`where`: none of the 12 `what` read was usable (...)")
+    names the counts and causes, instead of a result over what was left or a bare error from inside the loop."""
+    log = SkipLog()
+    try:
+        result = run(counted(batches, log))
+    except (ValueError, TooManyBadExamplesError) as error:  # the loop found nothing, or too much bad: say why
+        message = log.verdict(max_fraction, min_seen=0, what=what)
+        if message:
+            raise TooManyBadExamplesError(f"{where}: {message}") from None
+        raise error
+    message = log.verdict(max_fraction, min_seen=0, what=what)
+    if message:
+        raise TooManyBadExamplesError(f"{where}: {message}")
+    return result

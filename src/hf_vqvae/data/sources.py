@@ -424,8 +424,9 @@ def resolve_split(
 
 def resolve_columns(dataset: str, image_column: str | None, label_column: str | None) -> tuple[str, str | None]:
     """The image and label columns of an image dataset as training finds them (None: found from its features)."""
-    plan = open_dataset(dataset, image_column=image_column, label_column=label_column)
-    return plan.image_column, plan.label_column
+    splits = open_splits(dataset)
+    features = _features(splits["train"] if "train" in splits else next(iter(splits.values())))
+    return _image_column(features, image_column, dataset), _label_column(features, label_column, dataset)
 
 
 def load_stream(

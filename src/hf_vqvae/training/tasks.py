@@ -147,8 +147,7 @@ class PriorTask:
         self.label_column = self.info.label_column if args.class_conditional else None
         columns = tuple(c for c in (args.code_column, args.condition_column, self.label_column) if c)
         self.data = open_training_data(
-            args, kind="codes", label_column=self.label_column or "none", key_column=args.code_column,
-            required_columns=columns,
+            args, kind="codes", label_column=self.label_column or "none", required_columns=columns,
         )  # fmt: skip
         # --class_dropout (classifier-free guidance) overrides the config's share, of a new or a pretrained prior.
         dropout = {} if getattr(args, "class_dropout", None) is None else {"class_dropout": args.class_dropout}
