@@ -10,10 +10,20 @@ import json
 import pytest
 import torch
 from conftest import train_command
+from huggingface_hub import ModelCard, ModelCardData
 from test_training import load_script
 from user_data import TINY_PRIOR, code_dataset
 
-from hf_vqvae import PixelSNAILConfig, PixelSNAILModel
+from hf_vqvae import (
+    PixelSNAILConfig,
+    PixelSNAILModel,
+    VQGenerationModel,
+    VQGenerationPipeline,
+    VQVAEConfig,
+    VQVAEImageProcessor,
+    VQVAEModel,
+)
+from hf_vqvae.hub import template_path
 
 K, HEIGHT, WIDTH, NUM_CLASSES = 9, 4, 5, 3
 MAP = {"condition_num_embeddings": 5, "condition_height": 2, "condition_width": 5}
@@ -176,3 +186,45 @@ def test_train_script_class_dropout_trains_a_guided_gated_pixelcnn(tmp_path):
         train.parse_args(command + ["--class_dropout", "0.3"])
     with pytest.raises(ValueError, match="class_dropout"):
         train.parse_args(command + ["--class_conditional", "--class_dropout", "1.5"])
+
+
+# --------------------------------------------------------------------------------------- bundle, pipeline, card
+def test_bundle_pipeline_and_card_take_the_guidance_scale():
+    """VQGenerationModel.generate and the generation pipeline pass `guidance_scale` to the class-conditional prior
+    (the same images as guided prior samples decoded by the VQ-VAE); a prior without a null class is refused by
+    name; the card shows guided sampling for a guided gated PixelCNN bundle, and not for a plain one."""
+    torch.manual_seed(0)
+    vq = VQVAEModel(VQVAEConfig(in_channels=1, image_size=16, hidden_channels=8, residual_channels=4,
+                                num_embeddings=K, embedding_dim=4)).eval()  # fmt: skip
+    guided = prior("gated_pixelcnn", latent_width=4)
+    bundle = VQGenerationModel.from_parts(vq, [guided])
+    labels = torch.tensor([0, 1, 2])
+    pixels = bundle.generate(3, class_labels=labels, guidance_scale=2.0, generator=torch.Generator().manual_seed(3))
+    codes = guided.generate(3, class_labels=labels, guidance_scale=2.0, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(pixels, vq.decode(codes).clamp(-1, 1))
+    plain = bundle.generate(3, class_labels=labels, generator=torch.Generator().manual_seed(3))
+    assert not torch.equal(plain, pixels)
+
+    pipe = VQGenerationPipeline(model=bundle, image_processor=VQVAEImageProcessor.for_model_size(16, num_channels=1))
+    images = pipe(num_images=3, seed=3, class_labels=[0, 1, 2], guidance_scale=2.0, output_type="pt")
+    assert torch.equal(images, pixels)
+
+    unguided = VQGenerationModel.from_parts(vq, [prior("gated_pixelcnn", latent_width=4, class_dropout=0.0)])
+    with pytest.raises(ValueError, match="null class"):
+        unguided.generate(2, guidance_scale=2.0)
+
+    def card(config: dict) -> str:
+        context = {"priors": [{"config": config, "level": "top", "metric_rows": [], "training_rows": [],
+                               "config_json": "{}"}],
+                   "levels": [{"num_embeddings": K}], "num_classes": 3, "class_names": ["a", "b", "c"],
+                   "vq": {"image_size": 16, "in_channels": 1, "commitment_cost": 0.25, "decay": 0.99},
+                   "dataset": {"name": "Photos", "split": "test"}, "images": {}, "repo_id": "org/x"}  # fmt: skip
+        return ModelCard.from_template(
+            ModelCardData(), template_path=str(template_path("vq_generation")), **context
+        ).text
+
+    text = card(guided.config.to_dict())
+    assert "gated PixelCNN prior" in text and "guidance_scale=3.0)" in text and "Classifier-Free" in text
+    assert "{{" not in text and "{%" not in text
+    text = card(prior("pixelsnail", class_dropout=0.0).config.to_dict())
+    assert "PixelSNAIL prior" in text and "guidance_scale" not in text and "Classifier-Free" not in text

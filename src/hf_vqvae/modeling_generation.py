@@ -116,6 +116,7 @@ class VQGenerationModel(VQGenerationPreTrainedModel):
         generator: torch.Generator | None = None,
         use_cache: bool = True,
         return_codes: bool = False,
+        guidance_scale: float | None = None,
     ) -> torch.FloatTensor | tuple[torch.FloatTensor, list[torch.LongTensor]]:
         """Samples images: codes by ancestral sampling (the top prior, then each lower prior conditioned on the codes
         above it), decoded by the VQ model.
@@ -131,6 +132,10 @@ class VQGenerationModel(VQGenerationPreTrainedModel):
             use_cache (`bool`): incremental sampling (one position of work per step); `False` re-runs each prior on
                 the whole map at every step (same samples, much slower).
             return_codes (`bool`): also return the sampled code maps, top first.
+            guidance_scale (`float`, *optional*): classifier-free guidance of class-conditional priors trained with a
+                null class (`class_dropout > 0`): codes are sampled from `l_uncond + s * (l_cond - l_uncond)`, both
+                logits from one forward over a doubled batch. 1 is plain conditional sampling, 0 unconditional;
+                above 1 makes images more typical of their class (less diverse). None (default): no guidance.
 
         Returns:
             pixels `(B, C, H, W)` in [-1, 1], or `(pixels, codes)` with `return_codes=True`.
@@ -145,6 +150,7 @@ class VQGenerationModel(VQGenerationPreTrainedModel):
             generator=generator,
             use_cache=use_cache,
             return_codes=return_codes,
+            guidance_scale=guidance_scale,
         )
 
 

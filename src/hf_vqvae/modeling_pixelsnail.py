@@ -9,12 +9,19 @@ keys and values (attention), and the result equals running the whole network on 
 
 Receptive field. Computing each layer at p at step p means no layer may read a position after p, so in 2-D the
 convolutions see the row just above only up to `k // 2` columns to the right of p, row `r - d` up to about
-`d * (k // 2)` columns (a cone widening upwards), and everything to the left. (The vertical stack of gated PixelCNN
-sees further to the upper right, but its value at a position depends on inputs to the right of it in the same row,
-so it can only be cached a whole row at a time.) In 1-D each convolution adds `k - 1` steps of past. Attention closes
-the gap: with it every position sees the whole past. Without it the prior is a gated-PixelCNN-style convolutional
-prior (the VQ-VAE paper's), and for the VQ-VAE-2 bottom prior the top codes, which the conditioning stack reads
-without a causal mask, supply the global context.
+`d * (k // 2)` columns (a cone widening upwards), and everything to the left. In 1-D each convolution adds `k - 1`
+steps of past. Attention closes the gap: with it every position sees the whole past. Without it the prior is a
+convolutional "cone" prior; for the VQ-VAE-2 bottom prior the top codes, which the conditioning stack reads without a
+causal mask, supply the global context.
+
+`architecture="gated_pixelcnn"` swaps the stages for the VQ-VAE paper's gated PixelCNN (`gated_pixelcnn_layers`):
+its vertical stack sees the rows above to their right edge (given enough layers), and since its value at a row
+depends on that whole row above, it is cached a row at a time (once the row above is sampled) while the horizontal
+stack advances one position per step.
+
+Classifier-free guidance: a class-conditional prior trained with `class_dropout` has a null class; `generate(...,
+guidance_scale=s)` runs the batch under its labels and under the null class in one forward per step and samples from
+`l_uncond + s * (l_cond - l_uncond)`.
 """
 
 from __future__ import annotations

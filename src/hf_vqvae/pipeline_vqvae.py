@@ -161,6 +161,7 @@ class VQGenerationPipeline(Pipeline):
     >>> generate = pipeline("unconditional-image-generation", model="org/vqvae-generation", trust_remote_code=True)
     >>> images = generate(num_images=4, seed=0)  # doctest: +SKIP
     >>> images = generate(num_images=4, seed=0, class_labels="Sneaker", temperature=0.9, top_k=50)  # doctest: +SKIP
+    >>> images = generate(num_images=4, seed=0, class_labels="Sneaker", guidance_scale=3.0)  # doctest: +SKIP
     ```
 
     Call args:
@@ -171,6 +172,8 @@ class VQGenerationPipeline(Pipeline):
             class-conditional bundle cycles through its classes.
         temperature (`float`, defaults to 1.0): divides the logits; below 1 gives safer, less diverse samples.
         top_k (`int`, *optional*): sample among the `top_k` most likely codes only.
+        guidance_scale (`float`, *optional*): classifier-free guidance, for class-conditional priors trained with a
+            null class: 1 is plain conditional sampling, 0 unconditional, above 1 more typical of the class.
         use_cache (`bool`, defaults to `True`): incremental sampling (fast); `False` gives the same images slowly.
         output_type (`str`, defaults to `"pil"`): `"pil"`, `"np"` (uint8 `(N, H, W, C)`) or `"pt"` (`(N, C, H, W)`
             in [-1, 1]).
@@ -196,14 +199,13 @@ class VQGenerationPipeline(Pipeline):
         top_k: int | None = None,
         use_cache: bool | None = None,
         output_type: str | None = None,
+        guidance_scale: float | None = None,
         **kwargs,
     ):
         preprocess_params = {"seed": seed, "class_labels": class_labels}
-        forward_params = {
-            key: value
-            for key, value in (("temperature", temperature), ("top_k", top_k), ("use_cache", use_cache))
-            if value is not None
-        }
+        given = (("temperature", temperature), ("top_k", top_k), ("use_cache", use_cache),
+                 ("guidance_scale", guidance_scale))  # fmt: skip
+        forward_params = {key: value for key, value in given if value is not None}
         postprocess_params = {}
         if output_type is not None:
             if output_type not in ("pil", "np", "pt"):

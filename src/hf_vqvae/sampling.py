@@ -66,6 +66,7 @@ def sample_codes(
     generator: torch.Generator | None = None,
     use_cache: bool = True,
     condition: torch.LongTensor | None = None,
+    guidance_scale: float | None = None,
 ) -> list[torch.LongTensor]:
     """Samples one code map per prior, top level first; a prior with a conditioning stack is conditioned on the
     codes the prior before it just sampled (VQ-VAE-2: the bottom prior on the top codes).
@@ -77,10 +78,17 @@ def sample_codes(
         class_labels (`torch.LongTensor` of shape `(B,)`, *optional*): passed to class-conditional priors.
         condition (`torch.LongTensor` of shape `(B, *latent)`, *optional*): the codes of the level above the first
             prior, for a first prior that is conditional (a lower prior sampled under given upper codes).
+        guidance_scale (`float`, *optional*): classifier-free guidance of the class-conditional priors (each must
+            have a null class); priors without class labels sample as usual.
 
     Returns:
         list of `torch.LongTensor` `(B, *latent_l)`, one per prior, top first.
     """
+    if guidance_scale is not None and num_classes_of(priors) is None:
+        raise ValueError(
+            "`guidance_scale` is classifier-free guidance of class-conditional priors, and none of these priors takes "
+            "class labels: sample with guidance_scale=None"
+        )
     codes: list[torch.LongTensor] = []
     for index, prior in enumerate(priors):
         config = prior.config
@@ -105,6 +113,7 @@ def sample_codes(
                 top_k=top_k,
                 generator=generator,
                 use_cache=use_cache,
+                guidance_scale=guidance_scale if config.num_classes is not None else None,
             )
         )
     return codes
@@ -140,6 +149,7 @@ def generate_images(
     use_cache: bool = True,
     condition: torch.LongTensor | None = None,
     first_level: int | None = None,
+    guidance_scale: float | None = None,
     batch_size: int | None = None,
     device: torch.device | str | None = None,
     progress: bool = False,
@@ -157,6 +167,7 @@ def generate_images(
         condition: the given codes `(N, *latent)` of the level above the first prior, decoded with the samples.
         first_level: the level of `priors[0]` (0 is the top), so that the codes decode at their own levels; default
             0, or 1 with `condition`.
+        guidance_scale: classifier-free guidance of the class-conditional priors (see `PixelSNAILModel.generate`).
         batch_size: sample this many images at a time (default: all at once); every batch draws from the same
             generator, so the same call gives the same images.
         device: where the images are gathered (default: the VQ model's); `"cpu"` keeps large sets off the GPU.
@@ -193,6 +204,7 @@ def generate_images(
                 generator,
                 use_cache,
                 condition=None if condition is None else condition[rows],
+                guidance_scale=guidance_scale,
             )
             pixels = decode_codes(vq_model, [level[rows] for level in given] + batch_codes, first_level - len(given))
             images.append(pixels if device is None else pixels.to(device))
