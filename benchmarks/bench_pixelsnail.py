@@ -83,7 +83,7 @@ def worker(args: argparse.Namespace) -> dict:
     with torch.no_grad():
         if args.mode == "cached":
             # Warm-up: a few steps (allocator, kernel selection), not timed.
-            cache = model._init_cache(args.num_samples)
+            cache = model._init_cache(args.num_samples, None)
             zeros = torch.zeros(args.num_samples, *shape, dtype=torch.long, device=device)
             for index in range(min(4, args.size)):
                 model._step(cache, zeros, index, None)
