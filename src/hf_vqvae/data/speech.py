@@ -17,8 +17,8 @@ Each split is written as `data/{split}-0000i-of-0000n.parquet` with the columns 
 `transcript`, `language`, `licence` and `duration` (seconds).
 
 Held-out utterances: per speaker, utterances are ordered by a hash of their prompt id and the first `test_fraction`
-go to `test`. Asterisk prompt ids are shared across languages, so the held-out prompts are the same for every
-Asterisk voice, and training never hears their text from anyone.
+go to `test`, and so does every utterance of a prompt held out for another voice (Asterisk prompt ids are shared
+across languages): training never hears a held-out prompt's text from anyone.
 
 Full run (all 6 speakers; 4,180 utterances, 3.42 hours; 383 files skipped: 361 lines of minor Fish Fillets
 characters, 21 Asterisk tones, 1 empty file): 16,000 samples/s of audio, which the paper's 64x encoder turns into
@@ -251,19 +251,24 @@ def split_per_speaker(
     utterances: Iterable[Utterance], test_fraction: float, max_per_speaker: int | None
 ) -> dict[str, list[Utterance]]:
     """Per speaker: order by a hash of the prompt id, keep `max_per_speaker`, and send the first
-    `max(1, round(test_fraction * n))` to `test` (none when a speaker has a single utterance). Deterministic, and the
-    same prompt id lands in the same split for every Asterisk voice."""
+    `max(1, round(test_fraction * n))` to `test` (none when a speaker has a single utterance); then any other
+    utterance of a prompt held out for some voice is held out too, so no prompt's text is both trained on and
+    tested on. Deterministic."""
     by_speaker: dict[int, list[Utterance]] = {}
     for utterance in utterances:
         by_speaker.setdefault(utterance.speaker_id, []).append(utterance)
-    splits: dict[str, list[Utterance]] = {"train": [], "test": []}
+    kept, held_keys = [], set()
     for speaker_id in sorted(by_speaker):
         ordered = sorted(by_speaker[speaker_id], key=lambda u: (_hash(u.key), u.language))
         if max_per_speaker is not None:
             ordered = ordered[:max_per_speaker]
         num_test = max(1, round(test_fraction * len(ordered))) if len(ordered) > 1 and test_fraction > 0 else 0
-        splits["test"] += ordered[:num_test]
-        splits["train"] += ordered[num_test:]
+        held_keys.update(u.key for u in ordered[:num_test])
+        kept += ordered
+    splits = {
+        "train": [u for u in kept if u.key not in held_keys],
+        "test": [u for u in kept if u.key in held_keys],
+    }
     # Speakers interleaved in a fixed pseudo-random order, so every contiguous shard holds every speaker.
     return {name: sorted(rows, key=lambda u: _hash(u.id)) for name, rows in splits.items()}
 
@@ -481,15 +486,5 @@ def prepare_speech_from_args(args: argparse.Namespace) -> dict:
     )
 
 
-__all__ = [
-    "SPEAKERS",
-    "SPEAKER_NAMES",
-    "SPEECH_FEATURES",
-    "Speaker",
-    "Utterance",
-    "add_speech_arguments",
-    "fetch_transcripts",
-    "prepare_speech",
-    "prepare_speech_from_args",
-    "split_per_speaker",
-]
+__all__ = ["SPEAKERS", "SPEAKER_NAMES", "SPEECH_FEATURES", "Speaker", "Utterance", "add_speech_arguments"]
+__all__ += ["fetch_transcripts", "prepare_speech", "prepare_speech_from_args", "split_per_speaker"]
