@@ -213,7 +213,7 @@ def test_held_out_examples_agree_across_ranks_and_a_kill_9_resume_and_are_never_
                 "--main_process_port", str(free_port()), str(REPO / "scripts" / "train.py")]  # fmt: skip
     two = tmp_path / "two_ranks"
     env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(launcher + train_command(data, two, max_train_steps=12, **options), capture_output=True,
+    result = subprocess.run(launcher + train_command(data, two, max_train_steps=4, **options), capture_output=True,
                             text=True, env=env, timeout=600)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     rank_evals = [json.loads((two / f"eval_examples_rank{rank}.json").read_text()) for rank in (0, 1)]
