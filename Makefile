@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint bench demo demo-quick data-deps browser-deps speech-deps demo-audio clean
+.PHONY: venv test lint bench demo demo-quick data-deps browser-deps speech-deps demo-audio demo-env demo-env-quick clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,15 @@ speech-deps: $(STAMP)
 # conversion, a speaker-conditional prior, WAV examples and a Hub-ready folder. About 20 minutes on 2 cores.
 demo-audio: $(STAMP) speech-deps
 	HF_HUB_OFFLINE=1 $(PY) scripts/run_demo_audio.py
+
+# The environments main job (issue 15): ViZDoom episodes (vizdoom, in the test extra), a frame VQ-VAE (84x84 -> 21x21),
+# a code-map VQ-VAE (21x21 -> 3x3) with a prior over its codes, the action-conditioned latent video model, held-out
+# metrics, a rollout GIF and two Hub-ready folders, in outputs/demo-env/. Sized for about 25 minutes on 2 cores.
+demo-env: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) scripts/run_demo_env.py --output_dir outputs/demo-env
+
+demo-env-quick: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) scripts/run_demo_env.py --quick --output_dir outputs/demo-env-quick
 
 # The main job: prepare Fashion-MNIST, train a VQ-VAE, extract codes, train a prior, sample, write a Hub-ready folder.
 demo: $(STAMP) data-deps

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from conftest import assert_state_dicts_bitwise_equal, place_in_hub_cache, run_without_hf_vqvae
+from PIL import Image
 from safetensors.torch import load_file, save_file
-from transformers import AutoModel
+from transformers import AutoModel, pipeline
 
 from hf_vqvae import (
     PixelSNAILConfig,
@@ -22,6 +24,9 @@ from hf_vqvae import (
     VQVideoConfig,
     VQVideoModel,
 )
+from hf_vqvae.env.media import gif_frame_count
+from hf_vqvae.hub.pipelines import PIPELINES, add_pipelines
+from hf_vqvae.pipeline_video import VQVideoPipeline
 
 K, SIDE, ACTIONS = 32, 4, ["LEFT", "RIGHT", "FORWARD"]
 SMALL = {"hidden_channels": 16, "residual_channels": 8, "embedding_dim": 8, "kmeans_init": False}
@@ -106,6 +111,23 @@ def test_generate_takes_frames_and_action_names():
         model.generate(torch.rand(16, 16), [0])
 
 
+def test_video_pipeline_gives_frames_or_a_gif(tmp_path):
+    model = tiny_video()
+    save_repo(model, tmp_path)
+    predict = pipeline("video-prediction", model=str(tmp_path), trust_remote_code=True)
+    first = Image.fromarray((torch.rand(32, 24, 3) * 255).byte().numpy())  # another size: squeezed to 16x16
+    frames = predict(first, actions=["LEFT", "RIGHT"], seed=3)
+    assert [f.size for f in frames] == [(16, 16)] * 2
+    again = predict([first, first], actions=[0, 1], seed=3, output_type="np")
+    assert again.shape == (2, 16, 16, 3) and np.array_equal(again, np.stack([np.asarray(f) for f in frames]))
+    gif = predict(first, actions=[2, 2, 2], output_type="gif", duration_ms=100)
+    assert gif_frame_count(gif) == 4  # the context frame and three generated ones
+    with pytest.raises(ValueError, match="needs `actions`"):
+        predict(first)
+    with pytest.raises(ValueError, match="unknown action 'JUMP'"):
+        predict(first, actions=["JUMP"])
+
+
 def test_config_refuses_a_dynamics_prior_that_does_not_fit_the_frames():
     vq = VQVAEConfig(image_size=16, num_embeddings=K, **SMALL)
     fitting = dict(num_embeddings=K, latent_height=SIDE, latent_width=SIDE, condition_num_embeddings=K)
@@ -120,9 +142,16 @@ def test_config_refuses_a_dynamics_prior_that_does_not_fit_the_frames():
         VQVideoConfig(vq_config=vq, dynamics_config=PixelSNAILConfig(**bad))
 
 
+def save_repo(model: VQVideoModel, folder) -> None:
+    """The model with its video-prediction pipeline, as scripts/run_demo_env.py writes its Hub folder."""
+    model.save_pretrained(folder)
+    PIPELINES.setdefault("video-prediction", VQVideoPipeline)
+    add_pipelines(folder, ["video-prediction"])
+
+
 def test_video_model_hub_round_trip_without_hf_vqvae(tmp_path, hf_home):
     model = tiny_video()
-    model.save_pretrained(tmp_path / "repo")
+    save_repo(model, tmp_path / "repo")
     config = json.loads((tmp_path / "repo" / "config.json").read_text())
     assert config["model_type"] == "vq_video" and config["id2label"]["2"] == "FORWARD"
     place_in_hub_cache(tmp_path / "repo", "org/video", hf_home)
@@ -137,17 +166,24 @@ def test_video_model_hub_round_trip_without_hf_vqvae(tmp_path, hf_home):
         f"""
         import json, torch
         from safetensors.torch import load_file, save_file
-        from transformers import AutoModel
+        from transformers import AutoModel, pipeline
         inputs = load_file("{tmp_path}/inputs.safetensors")
         model = AutoModel.from_pretrained("org/video", trust_remote_code=True).eval()
         logits = model(inputs["codes"], inputs["actions"]).logits
         rollout, codes = model.generate(inputs["frames"], ["LEFT", "FORWARD"], top_k=1, return_codes=True)
         save_file({{"logits": logits, "rollout": rollout, "codes": codes}}, "{tmp_path}/remote.safetensors")
-        print(json.dumps({{"module": type(model).__module__}}))
+        predict = pipeline("video-prediction", model="org/video", trust_remote_code=True)
+        first = (inputs["frames"][0, 0].permute(1, 2, 0).add(1).mul(127.5).round().byte().numpy())
+        frames = predict(first, actions=["LEFT", "FORWARD", "RIGHT"], seed=0, top_k=1)
+        gif = predict(first, actions=[0, 2], output_type="gif")
+        print(json.dumps({{"module": type(model).__module__, "pipeline": type(predict).__module__,
+                          "sizes": [f.size for f in frames], "gif": gif[:6].decode()}}))
         """,
         env={"OMP_NUM_THREADS": "1"},
     )
     assert report["module"].startswith("transformers_modules.")
+    assert report["pipeline"].startswith("transformers_modules.") and report["pipeline"].endswith("pipeline_video")
+    assert report["sizes"] == [[16, 16]] * 3 and report["gif"] == "GIF89a"
     remote = load_file(tmp_path / "remote.safetensors")
     with torch.no_grad():
         # Another thread count may sum the convolutions in another order: equal up to float rounding.

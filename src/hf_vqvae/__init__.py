@@ -25,6 +25,7 @@ from .modeling_video import VQVideoModel, VQVideoOutput
 from .modeling_vqvae import VQVAEModel, VQVAEOutput
 from .modeling_vqvae2 import VQVAE2Model, VQVAE2Output
 from .pipeline_audio_vqvae import AudioVQVAEAudioToAudioPipeline, AudioVQVAEFeatureExtractionPipeline
+from .pipeline_video import VQVideoPipeline
 from .pipeline_vqvae import VQGenerationPipeline, VQVAEFeatureExtractionPipeline, VQVAEImageToImagePipeline
 from .quantizer import VectorQuantizer, VectorQuantizerOutput
 
@@ -62,6 +63,9 @@ PIPELINE_REGISTRY.register_pipeline(
 PIPELINE_REGISTRY.register_pipeline(
     "unconditional-image-generation", pipeline_class=VQGenerationPipeline, pt_model=AutoModel, type="image"
 )
+PIPELINE_REGISTRY.register_pipeline(
+    "video-prediction", pipeline_class=VQVideoPipeline, pt_model=AutoModel, type="image"
+)
 # `feature-extraction` is built in, like `image-feature-extraction`: audio repos name it in `custom_pipelines`.
 PIPELINE_REGISTRY.register_pipeline(
     "audio-to-audio", pipeline_class=AudioVQVAEAudioToAudioPipeline, pt_model=AutoModel, type="audio"
@@ -95,6 +99,7 @@ __all__ = [
     "VQVideoConfig",
     "VQVideoModel",
     "VQVideoOutput",
+    "VQVideoPipeline",
     "VectorQuantizer",
     "VectorQuantizerOutput",
 ]

@@ -1,0 +1,143 @@
+"""Environment metrics (issue 15) on held-out ViZDoom episodes, as one table: stage-1 PSNR/SSIM, stage-2 code
+accuracy and decoded PSNR, two-stage bits per frame, prediction PSNR per step over 16 steps against copying the last
+frame, and action consistency (an inverse-dynamics classifier trained on real pairs, scored on generated pairs).
+
+    python scripts/run_demo_env.py --output_dir outputs/demo-env      # trains and measures everything
+    python benchmarks/bench_env.py --run_dir outputs/demo-env          # the table from its metrics.json
+    python benchmarks/bench_env.py --run_dir outputs/demo-env --compare_top_shapes   # + stage 2 at 3x3 vs 2x2
+
+`--compare_top_shapes` trains stage 2 afresh at both reachable shapes (factor 8: 21 -> 3x3, factor 16: 21 -> 2x2) on
+the run's stage-1 codes, with the run's step count and batch size, side by side in one process: the measurement behind
+the choice of shape (the paper's 3x1 is not reachable with square stride-2 stacks).
+
+Writes benchmarks/results/env.json and env.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from hf_vqvae import VQTwoStageModel, VQVAEConfig, VQVAEModel
+from hf_vqvae.data.vizdoom import load_episodes
+from hf_vqvae.env.metrics import encode_episodes, stage2_metrics
+from hf_vqvae.env.training import code_batches, fit, stack_frames
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def compare_top_shapes(run_dir: Path, metrics: dict) -> list[dict]:
+    bundle = VQTwoStageModel.from_pretrained(run_dir / "hub" / "two-stage").eval()
+    stage1, trained = bundle.stage1, bundle.stage2.config
+    data_dir = Path(metrics["data_dir"]) if "data_dir" in metrics else run_dir / "data"
+    train, _ = load_episodes(data_dir, "train")
+    test, _ = load_episodes(data_dir, "test")
+    codes = torch.cat(encode_episodes(stage1, train))
+    sizes = metrics["sizes"]
+    rows = []
+    for factor in (8, 16):
+        torch.manual_seed(0)
+        config = VQVAEConfig(**{**trained.to_dict(), "downsample_factor": factor})
+        stage2 = VQVAEModel(config)
+        log = fit(
+            stage2, code_batches(codes, sizes["stage2_batch"]), sizes["stage2_steps"], 2e-3, 0, f"stage 2 /{factor}"
+        )
+        result = stage2_metrics(stage1, stage2, stack_frames(test))
+        side = config.latent_size
+        bits = side * side * torch.log2(torch.tensor(float(config.num_embeddings))).item()
+        rows.append({"factor": factor, "top_shape": f"{side}x{side}", "bits_per_frame": bits, **result, **log})
+    return rows
+
+
+def markdown(metrics: dict, shapes: list[dict] | None) -> str:
+    stage1, stage2, bits, prediction = metrics["stage1"], metrics["stage2"], metrics["bits"], metrics["prediction"]
+    lines = [
+        "# Environment models on held-out ViZDoom episodes",
+        "",
+        f"Scenario `{metrics['data']['scenario']}`, {metrics['data']['splits']['train']} training frames, "
+        f"{metrics['data']['splits']['test']} held-out frames ({metrics['data']['episodes']['test']} episodes). "
+        "Command: `python scripts/run_demo_env.py` then `python benchmarks/bench_env.py`.",
+        "",
+        "| Metric | Value |",
+        "|---|---|",
+        f"| Stage-1 PSNR (dB) | {stage1['psnr']:.2f} |",
+        f"| Stage-1 SSIM | {stage1['ssim']:.3f} |",
+        f"| Stage-2 top codes | {'x'.join(map(str, stage2['top_shape']))} |",
+        f"| Stage-2 code accuracy | {stage2['code_accuracy']:.3f} |",
+        f"| Two-stage decoded PSNR vs real (dB) | {stage2['psnr']:.2f} |",
+        f"| Two-stage decoded PSNR vs stage-1 reconstruction (dB) | {stage2['psnr_vs_stage1_reconstruction']:.2f} |",
+        f"| Bits per frame, uniform over the top codes | {bits['uniform_bits_per_frame']:.1f} |",
+        f"| Bits per frame, prior NLL | {bits['prior_bits_per_frame']:.1f} |",
+        f"| Dynamics NLL, teacher forcing (bits per code) | {metrics['dynamics_bits_per_code']:.3f} |",
+    ]
+    consistency = prediction.get("action_consistency")
+    if consistency:
+        lines += [
+            f"| Inverse dynamics on generated pairs (accuracy) | {consistency['generated_pairs_accuracy']:.3f} |",
+            f"| Inverse dynamics on real pairs (accuracy) | {consistency['real_pairs_accuracy']:.3f} |",
+            f"| Most frequent action (chance) | {consistency['chance']:.3f} |",
+        ]
+    steps = range(1, prediction["horizon"] + 1)
+    lines += [
+        "",
+        f"Prediction PSNR (dB) per step, {prediction['num_rollouts']} rollouts, sampling {prediction['sampling']}:",
+        "",
+        "| Step | " + " | ".join(map(str, steps)) + " |",
+        "|---|" + "---|" * len(steps),
+        "| generated | " + " | ".join(f"{v:.2f}" for v in prediction["psnr_per_step"]) + " |",
+        "| copy last frame | " + " | ".join(f"{v:.2f}" for v in prediction["copy_last_psnr_per_step"]) + " |",
+        "| copy last frame's codes | "
+        + " | ".join(f"{v:.2f}" for v in prediction["copy_last_codes_psnr_per_step"])
+        + " |",
+        "| stage-1 reconstruction | "
+        + " | ".join(f"{v:.2f}" for v in prediction["reconstruction_psnr_per_step"])
+        + " |",
+    ]
+    if shapes:
+        lines += [
+            "",
+            "Stage 2 at both reachable shapes (trained afresh side by side on the same stage-1 codes):",
+            "",
+            "| Factor | Top codes | Bits per frame | Code accuracy | Decoded PSNR (dB) | Final loss | Seconds |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r['factor']} | {r['top_shape']} | {r['bits_per_frame']:.0f} | {r['code_accuracy']:.3f} | "
+            f"{r['psnr']:.2f} | {r['last_loss']:.3f} | {r['seconds']} |"
+            for r in shapes
+        ]
+    timings = metrics.get("timings_seconds")
+    if timings:
+        lines += ["", "Run time (s): " + ", ".join(f"{k} {v}" for k, v in timings.items())]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run_dir", type=Path, default=Path("outputs/demo-env"))
+    parser.add_argument("--compare_top_shapes", action="store_true")
+    parser.add_argument("--output_name", default="env")
+    args = parser.parse_args()
+    metrics_path = args.run_dir / "metrics.json"
+    if not metrics_path.exists():
+        raise SystemExit(
+            f"{metrics_path} is missing: run `python scripts/run_demo_env.py --output_dir {args.run_dir}`"
+        )
+    metrics = json.loads(metrics_path.read_text())
+    shapes = compare_top_shapes(args.run_dir, metrics) if args.compare_top_shapes else None
+    RESULTS.mkdir(exist_ok=True)
+    payload = {key: metrics[key] for key in ("stage1", "stage2", "bits", "prediction", "dynamics_bits_per_code")}
+    payload.update(sizes=metrics["sizes"], data=metrics["data"], timings_seconds=metrics.get("timings_seconds"))
+    if shapes:
+        payload["top_shapes"] = shapes
+    (RESULTS / f"{args.output_name}.json").write_text(json.dumps(payload, indent=2) + "\n")
+    table = markdown(metrics, shapes)
+    (RESULTS / f"{args.output_name}.md").write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

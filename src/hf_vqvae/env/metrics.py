@@ -1,0 +1,196 @@
+"""Held-out measurements of the environment models (issue 15), each a plain function of models and real episodes:
+
+* stage 1: PSNR and SSIM of reconstructed frames;
+* stage 2: code accuracy (the share of 21x21 codes recovered through the 3x3 / 2x2 bottleneck) and the PSNR of
+  frames decoded through both decoders;
+* the two-stage bits per frame: the uniform bound (top codes x log2 K) and the prior's held-out NLL per frame;
+* prediction PSNR per step over a horizon, against copying the last context frame;
+* action consistency: an inverse-dynamics classifier trained on real pairs, evaluated on generated pairs.
+
+PSNR and SSIM are the package's own (`hf_vqvae.metrics.functional`), on [-1, 1] frames (data range 2).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..data.vizdoom import Episode, frames_to_tensor
+from ..metrics.functional import psnr_per_image, ssim_per_image
+from .inverse_dynamics import InverseDynamicsClassifier, action_accuracy, chance_accuracy
+from .training import encode_in_batches
+
+
+def _mean(values: torch.Tensor) -> float:
+    return float(values.float().mean())
+
+
+@torch.no_grad()
+def stage1_metrics(stage1, frames: np.ndarray, batch_size: int = 64) -> dict[str, float]:
+    """PSNR and SSIM of stage-1 reconstructions of `frames` `(N, 84, 84, 3)` uint8."""
+    psnrs, ssims = [], []
+    for start in range(0, len(frames), batch_size):
+        pixels = frames_to_tensor(frames[start : start + batch_size])
+        reconstruction = stage1.decode(stage1.encode(pixels)).clamp(-1, 1)
+        psnrs.append(psnr_per_image(reconstruction, pixels))
+        ssims.append(ssim_per_image(reconstruction, pixels))
+    return {"psnr": _mean(torch.cat(psnrs)), "ssim": _mean(torch.cat(ssims)), "num_frames": len(frames)}
+
+
+@torch.no_grad()
+def stage2_metrics(stage1, stage2, frames: np.ndarray, batch_size: int = 64) -> dict[str, float]:
+    """Code accuracy of stage 2 on stage 1's codes of `frames`, and PSNR of frames decoded through both decoders
+    (against the real frames, and against stage 1's own reconstruction, which is the best stage 2 can reach)."""
+    correct = total = 0
+    psnr_real, psnr_stage1 = [], []
+    for start in range(0, len(frames), batch_size):
+        pixels = frames_to_tensor(frames[start : start + batch_size])
+        codes = stage1.encode(pixels)
+        recovered = stage2.decode(stage2.encode(codes)).argmax(1)
+        correct += int((recovered == codes).sum())
+        total += codes.numel()
+        two_stage = stage1.decode(recovered).clamp(-1, 1)
+        psnr_real.append(psnr_per_image(two_stage, pixels))
+        psnr_stage1.append(psnr_per_image(two_stage, stage1.decode(codes).clamp(-1, 1)))
+    top_shape = tuple(stage2.encode(codes[:1]).shape[1:])
+    return {
+        "code_accuracy": correct / total,
+        "psnr": _mean(torch.cat(psnr_real)),
+        "psnr_vs_stage1_reconstruction": _mean(torch.cat(psnr_stage1)),
+        "top_shape": list(top_shape),
+        "num_frames": len(frames),
+    }
+
+
+@torch.no_grad()
+def two_stage_bits(stage2, prior, top_codes: torch.LongTensor) -> dict[str, float]:
+    """Bits per frame of the two-stage code: the uniform bound `n log2 K` over the `n` top codes, and the prior's
+    mean NLL of held-out top codes `(N, h, w)` summed over a frame's positions."""
+    positions = math.prod(top_codes.shape[1:])
+    bound = positions * math.log2(stage2.config.num_embeddings)
+    nll = []
+    for chunk in top_codes.split(256):
+        logits = prior(chunk).logits
+        nll.append(F.cross_entropy(logits.float(), chunk, reduction="none").flatten(1).sum(1))
+    return {
+        "uniform_bits_per_frame": bound,
+        "prior_bits_per_frame": _mean(torch.cat(nll)) / math.log(2),
+        "codes_per_frame": positions,
+    }
+
+
+def rollout_starts(episodes: Sequence[Episode], horizon: int, per_episode: int = 1) -> list[tuple[int, int]]:
+    """`(episode index, start)` pairs with `horizon` real frames after the start: evenly spread over each episode
+    that is long enough."""
+    starts = []
+    for index, episode in enumerate(episodes):
+        last = len(episode) - 1 - horizon
+        if last < 0:
+            continue
+        for k in range(per_episode):
+            starts.append((index, last * k // max(per_episode - 1, 1) if per_episode > 1 else 0))
+    return starts
+
+
+@torch.no_grad()
+def prediction_metrics(
+    video_model,
+    episodes: Sequence[Episode],
+    horizon: int = 16,
+    per_episode: int = 1,
+    top_k: int | None = 1,
+    temperature: float = 1.0,
+    seed: int = 0,
+    batch_size: int = 16,
+    inverse_dynamics: InverseDynamicsClassifier | None = None,
+) -> dict:
+    """Rolls the video model out from real frames of held-out `episodes` under their real actions and compares the
+    decoded frames with the real ones.
+
+    Returns per-step mean PSNR (step 1 = the first predicted frame) of: the prediction (`psnr_per_step`); copying
+    the last context frame (`copy_last_psnr_per_step`); copying its codes (`copy_last_codes_psnr_per_step`, the same
+    baseline through the decoder, at the generated frames' own decoder quality); stage 1's reconstruction of the
+    real frames (the ceiling, `reconstruction_psnr_per_step`). With an `inverse_dynamics` classifier, also its
+    accuracy against the commanded actions on the generated pairs (context frame -> frame 1 -> frame 2 ...), on the
+    real pairs of the same windows, and the most-frequent-action rate (`chance`). Also returns the rollouts
+    (`rollouts`, `(R, 2, T, 3, H, W)`: real, generated) for GIFs.
+    """
+    starts = rollout_starts(episodes, horizon, per_episode)
+    if not starts:
+        raise ValueError(f"no held-out episode has {horizon + 1} frames for a {horizon}-step rollout")
+    generator = torch.Generator(device=video_model.device).manual_seed(seed)
+    predicted_psnr, copy_psnr, copy_codes_psnr, ceiling_psnr = [], [], [], []
+    generated_pairs, real_pairs, commanded = [], [], []
+    rollouts = []
+    for offset in range(0, len(starts), batch_size):
+        chunk = starts[offset : offset + batch_size]
+        real = torch.stack(
+            [frames_to_tensor(episodes[e].frames[s : s + horizon + 1]) for e, s in chunk]
+        )  # (B, 1 + horizon, 3, H, W)
+        actions = torch.stack([torch.from_numpy(episodes[e].actions[s : s + horizon]) for e, s in chunk])
+        predicted = video_model.generate(
+            real[:, :1], actions, temperature=temperature, top_k=top_k, generator=generator
+        ).cpu()  # (B, horizon, 3, H, W)
+        target = real[:, 1:]
+        flat = (-1, *target.shape[2:])
+        predicted_psnr.append(psnr_per_image(predicted.reshape(flat), target.reshape(flat)).view(len(chunk), horizon))
+        copy = real[:, :1].expand_as(target)
+        copy_psnr.append(psnr_per_image(copy.reshape(flat), target.reshape(flat)).view(len(chunk), horizon))
+        # Copying the last frame's codes: the same baseline at the decoder's own quality.
+        copy_codes = video_model.decode(video_model.encode(real[:, :1])).cpu().expand_as(target)
+        copy_codes_psnr.append(
+            psnr_per_image(copy_codes.reshape(flat), target.reshape(flat)).view(len(chunk), horizon)
+        )
+        ceiling = video_model.decode(video_model.encode(target)).cpu()
+        ceiling_psnr.append(psnr_per_image(ceiling.reshape(flat), target.reshape(flat)).view(len(chunk), horizon))
+        generated = torch.cat([real[:, :1], predicted], dim=1)
+        generated_pairs.append((generated[:, :-1].reshape(flat), generated[:, 1:].reshape(flat)))
+        real_pairs.append((real[:, :-1].reshape(flat), real[:, 1:].reshape(flat)))
+        commanded.append(actions.reshape(-1))
+        rollouts.append(torch.stack([real[:, 1:], predicted], dim=1))  # (B, 2, horizon, 3, H, W)
+
+    def per_step(values: list[torch.Tensor]) -> list[float]:
+        return [round(float(v), 3) for v in torch.cat(values).mean(0)]
+
+    result = {
+        "horizon": horizon,
+        "num_rollouts": len(starts),
+        "sampling": {"top_k": top_k, "temperature": temperature},
+        "psnr_per_step": per_step(predicted_psnr),
+        "copy_last_psnr_per_step": per_step(copy_psnr),
+        "copy_last_codes_psnr_per_step": per_step(copy_codes_psnr),
+        "reconstruction_psnr_per_step": per_step(ceiling_psnr),
+    }
+    if inverse_dynamics is not None:
+        actions = torch.cat(commanded)
+        before, after = (torch.cat([p[i] for p in generated_pairs]) for i in (0, 1))
+        real_before, real_after = (torch.cat([p[i] for p in real_pairs]) for i in (0, 1))
+        num_actions = inverse_dynamics.head.out_features
+        result["action_consistency"] = {
+            "generated_pairs_accuracy": action_accuracy(inverse_dynamics, before, after, actions),
+            "real_pairs_accuracy": action_accuracy(inverse_dynamics, real_before, real_after, actions),
+            "chance": chance_accuracy(actions.numpy(), num_actions),
+            "uniform_chance": 1.0 / num_actions,
+            "num_pairs": len(actions),
+        }
+    result["rollouts"] = torch.cat(rollouts)
+    return result
+
+
+def encode_episodes(stage1, episodes: Sequence[Episode], batch_size: int = 64) -> list[torch.LongTensor]:
+    """Stage-1 code maps of every frame of each episode, `(T, h, w)` per episode."""
+    return [encode_in_batches(stage1.encode, episode.frames, batch_size) for episode in episodes]
+
+
+__all__ = [
+    "encode_episodes",
+    "prediction_metrics",
+    "rollout_starts",
+    "stage1_metrics",
+    "stage2_metrics",
+    "two_stage_bits",
+]
