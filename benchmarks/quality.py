@@ -4,6 +4,7 @@ a PixelSNAIL prior on Fashion-MNIST codes, all at one equal training budget. Not
     python benchmarks/quality.py                         # 1000 steps per VQ-VAE, 3000 per prior, FID of 500
     python benchmarks/quality.py --budget_steps 1500 --prior_steps 1500 --fid_samples 1000
     python benchmarks/quality.py --budget_minutes 10     # steps calibrated to ~10 minutes of the baseline's steps
+    python benchmarks/quality.py priors                  # issue 16: sample quality of priors (prior_quality.py)
 
 Variants (the demo's VQ-VAE architecture from scripts/run_demo.py's DEFAULT_CONFIG, with K = 512):
   * codebook_loss: the paper's codebook loss (decay 0), no k-means initialisation, no dead-code restarts;
@@ -533,6 +534,11 @@ def render_markdown(results: dict[str, Any]) -> str:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["priors"]:  # issue 16: guidance, gated PixelCNN vs cone prior, FID / precision / recall
+        from prior_quality import main as prior_study
+
+        prior_study(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     budget = parser.add_mutually_exclusive_group()
     budget.add_argument("--budget_steps", type=int, default=1000, help="optimizer steps of every VQ-VAE run")
