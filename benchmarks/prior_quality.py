@@ -402,7 +402,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         lines += ["", f"## Guidance scales, {name} prior", "",
                   "| guidance scale | FID | precision | recall | N | sampling wall (s) | Inception (process-s) |",
                   "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
-        for scale, record in scales.items():
+        for scale, record in sorted(scales.items(), key=lambda item: float(item[0])):
             lines.append(
                 f"| {scale} | {_fmt(record.get('fid'))} | {_fmt(record.get('precision'), 3)} | "
                 f"{_fmt(record.get('recall'), 3)} | {record.get('samples', '-')} | "

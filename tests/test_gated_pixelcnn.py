@@ -9,7 +9,15 @@ import torch
 from conftest import assert_state_dicts_bitwise_equal, place_in_hub_cache, run_without_hf_vqvae
 from transformers import AutoConfig, AutoModel
 
-from hf_vqvae import PixelSNAILConfig, PixelSNAILModel
+from hf_vqvae import (
+    PixelSNAILConfig,
+    PixelSNAILModel,
+    VQGenerationModel,
+    VQVAEConfig,
+    VQVAEImageProcessor,
+    VQVAEModel,
+)
+from hf_vqvae.hub import add_pipelines
 
 K, HEIGHT, WIDTH = 11, 5, 6
 CONDITIONAL = {"condition_num_embeddings": 7, "condition_height": 5, "condition_width": 3, "num_classes": 4}
@@ -127,25 +135,28 @@ def test_config_errors_name_the_problem():
 
 REMOTE_CODE = """
 import json, torch
-from transformers import AutoModel
-model = AutoModel.from_pretrained("org/gated-test", trust_remote_code=True)
-inputs = {{"condition": torch.tensor({condition}), "class_labels": torch.tensor({labels})}}
-codes = model.generate(2, **inputs, guidance_scale=2.0, generator=torch.Generator().manual_seed(5))
-print(json.dumps({{"class": type(model).__name__, "module": type(model).__module__, "codes": codes.tolist()}}))
+from transformers import AutoModel, pipeline
+model = AutoModel.from_pretrained("org/gated-bundle", trust_remote_code=True)
+_, codes = model.generate(2, class_labels=[1, 3], guidance_scale=2.0, generator=torch.Generator().manual_seed(5),
+                          return_codes=True)
+generate = pipeline("unconditional-image-generation", model="org/gated-bundle", trust_remote_code=True)
+pixels = generate(num_images=2, seed=5, class_labels=[1, 3], guidance_scale=2.0, output_type="pt")
+print(json.dumps({"class": type(model).__name__, "prior": type(model.priors[0]).__module__,
+                  "codes": codes[0].tolist(), "pixels": pixels.tolist()}))
 """
 
 
-def test_save_load_auto_model_and_trust_remote_code(tmp_path, hf_home):
-    """A guided, conditional gated PixelCNN: bitwise weights after save/load, AutoConfig/AutoModel from an offline
-    Hub cache, and the same guided samples in a process without hf_vqvae (its layers file travels with the
-    modeling file)."""
+def test_save_load_auto_model_and_a_bundle_through_trust_remote_code(tmp_path, hf_home):
+    """A guided, conditional gated PixelCNN: bitwise weights after save/load and through AutoConfig/AutoModel from
+    an offline Hub cache. A generation bundle with a guided gated prior, where hf_vqvae is not installed
+    (trust_remote_code: the layers file travels with the modeling files): the same guided codes, and the pipeline
+    the same images as here."""
     model = gated(**CONDITIONAL, class_dropout=0.1)
     inputs = conditioning(model, 2)
     expected = model.generate(2, **inputs, guidance_scale=2.0, generator=torch.Generator().manual_seed(5))
     model.save_pretrained(tmp_path / "saved")
     assert (tmp_path / "saved" / "gated_pixelcnn_layers.py").is_file()
     place_in_hub_cache(tmp_path / "saved", "org/gated-test", hf_home)
-
     config = AutoConfig.from_pretrained("org/gated-test")
     assert config.architecture == "gated_pixelcnn" and config.null_class_id == 4
     loaded = AutoModel.from_pretrained("org/gated-test")
@@ -154,7 +165,19 @@ def test_save_load_auto_model_and_trust_remote_code(tmp_path, hf_home):
     samples = loaded.generate(2, **inputs, guidance_scale=2.0, generator=torch.Generator().manual_seed(5))
     assert torch.equal(samples, expected)
 
-    code = REMOTE_CODE.format(condition=inputs["condition"].tolist(), labels=inputs["class_labels"].tolist())
-    result = run_without_hf_vqvae(code, env={"HF_HOME": str(hf_home)})
-    assert result["class"] == "PixelSNAILModel" and not result["module"].startswith("hf_vqvae")
-    assert result["codes"] == expected.tolist()
+    torch.manual_seed(0)
+    vq = VQVAEModel(VQVAEConfig(in_channels=1, image_size=12, hidden_channels=8, residual_channels=4,
+                                num_embeddings=K, embedding_dim=4))  # fmt: skip
+    prior = gated(latent_height=3, latent_width=3, num_classes=4, class_dropout=0.1)
+    bundle = VQGenerationModel.from_parts(vq, [prior])
+    bundle.save_pretrained(tmp_path / "bundle")
+    VQVAEImageProcessor.for_model_size(12, num_channels=1).save_pretrained(tmp_path / "bundle")
+    add_pipelines(tmp_path / "bundle", ["unconditional-image-generation"])
+    place_in_hub_cache(tmp_path / "bundle", "org/gated-bundle", hf_home)
+    pixels, codes = bundle.generate(2, class_labels=[1, 3], guidance_scale=2.0, return_codes=True,
+                                    generator=torch.Generator().manual_seed(5))  # fmt: skip
+
+    result = run_without_hf_vqvae(REMOTE_CODE, env={"HF_HOME": str(hf_home)})
+    assert result["class"] == "VQGenerationModel" and not result["prior"].startswith("hf_vqvae")
+    assert result["codes"] == codes[0].tolist()
+    torch.testing.assert_close(torch.tensor(result["pixels"]), pixels, atol=1e-5, rtol=0)
