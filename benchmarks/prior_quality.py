@@ -47,8 +47,13 @@ PRIOR_CONFIGS: dict[str, dict[str, Any]] = {
              "attention": False, "kernel_size": 5, "dropout": 0.1},
     "gated": {"architecture": "gated_pixelcnn", "hidden_channels": 50, "num_layers": 3, "kernel_size": 5,
               "dropout": 0.1},
+    # Deeper and narrower at about the same size: six 3x5/1x3 layers of 46 channels (314,814 parameters) also reach
+    # the whole past of a 7x7 map, with twice the gated non-linearities.
+    "gated_deep": {"architecture": "gated_pixelcnn", "hidden_channels": 46, "num_layers": 6, "kernel_size": 3,
+                   "dropout": 0.1},
 }  # fmt: skip
 CHUNK = 250  # images per saved chunk of Inception features
+STALE_LOCK_SECONDS = 3600
 
 
 def _load_module_state():
@@ -78,7 +83,10 @@ def _claim(path: Path) -> bool:
                 holder = int(lock.read_text() or 0)
             except (OSError, ValueError):
                 holder = 0
-            if holder and _alive(holder):
+            # A live holder keeps its chunk, unless its lock is older than any chunk takes (its pid reused by
+            # another process after the machine was restored from a snapshot, say).
+            fresh = time.time() - lock.stat().st_mtime < STALE_LOCK_SECONDS if lock.exists() else False
+            if holder and _alive(holder) and fresh:
                 return False
             lock.unlink(missing_ok=True)  # a dead worker's lock
             continue
@@ -116,16 +124,21 @@ def feature_chunks(images_file: Path, folder: Path, limit: int | None = None) ->
         print(f"{folder.name}: images {start}-{stop} of {len(images)} ({rate:.2f} images/s)", flush=True)
 
 
-def feature_seconds(folder: Path) -> float:
-    """CPU-process seconds spent on the saved chunks in `folder` (their sum; with several processes the wall time
-    is shorter)."""
+def feature_seconds(folder: Path, limit: int | None = None) -> dict[str, float]:
+    """Process-seconds spent on the saved chunks in `folder` (of the first `limit` images): their sum over the
+    chunks that recorded it, and how many chunks did. With several processes the wall time is shorter."""
     from safetensors import safe_open
 
-    total = 0.0
-    for path in folder.glob("*.safetensors"):
+    seconds, timed, chunks = 0.0, 0, 0
+    for path in sorted(folder.glob("*.safetensors")):
+        if limit is not None and int(path.stem.split("-")[0]) >= limit:
+            continue
+        chunks += 1
         with safe_open(str(path), "pt") as handle:
-            total += float((handle.metadata() or {}).get("seconds", "nan"))
-    return total
+            recorded = (handle.metadata() or {}).get("seconds")
+        if recorded is not None:
+            seconds, timed = seconds + float(recorded), timed + 1
+    return {"seconds": seconds, "timed_chunks": timed, "chunks": chunks}
 
 
 def chunked_features(
@@ -232,7 +245,7 @@ class PriorStudy:
         limit, folder = self.args.reference_images, self.work / "features" / "test"
         features = chunked_features(images_file, folder, *self._feature_workers(), limit)
         self.results["reference"] = {"images": len(features), "split_images": len(labels),
-                                     "feature_seconds": feature_seconds(folder),
+                                     "feature_seconds": feature_seconds(folder, limit),
                                      "feature_wall_seconds_this_run": time.perf_counter() - start}  # fmt: skip
         return features, labels[: len(features)]
 
@@ -305,18 +318,32 @@ class PriorStudy:
         self.results["guidance"].setdefault(name, {})[f"{scale:g}"] = record
         return features
 
-    def score(self, name: str, scale: float, features: torch.Tensor, reference: torch.Tensor) -> None:
+    def figures(self, features: torch.Tensor, reference: torch.Tensor) -> dict[str, Any]:
+        """FID against all of `reference`; precision and recall against its first N images (N = len(features))."""
         from hf_vqvae.metrics.functional import frechet_distance_from_features, precision_recall
 
         n = len(features)
         precision, recall = precision_recall(reference[:n], features, k=self.args.k)
-        self.results["guidance"][name][f"{scale:g}"].update(
-            fid=frechet_distance_from_features(features, reference),
-            precision=precision,
-            recall=recall,
-            samples=n,
-            reference_images=len(reference),
-        )
+        fid = frechet_distance_from_features(features, reference)
+        return {"fid": fid, "precision": precision, "recall": recall, "samples": n, "reference_images": len(reference)}
+
+    def score(self, name: str, scale: float, features: torch.Tensor, reference: torch.Tensor) -> None:
+        self.results["guidance"][name][f"{scale:g}"].update(self.figures(features, reference))
+
+    def reconstructions(self, vq_dir: Path, reference: torch.Tensor) -> None:
+        """The decoder's floor: the same figures for the VQ-VAE's reconstructions of the first N test images (what a
+        perfect prior over codes could at best reach, up to sampling noise)."""
+        _, VQVAEModel = _load_module_state()
+        n, folder = self.args.fid_samples, vq_dir / f"reconstructions-n{self.args.fid_samples}"
+        images_path = folder / "images.pt"
+        if not images_path.exists():
+            vq_model = VQVAEModel.from_pretrained(vq_dir).eval()
+            test = torch.load(self.work / "data" / "fashion-mnist-test.pt", weights_only=True)[:n].float() / 127.5 - 1
+            with torch.no_grad():
+                save_images(vq_model(test).reconstruction, images_path)
+        features = chunked_features(images_path, folder / "features", *self._feature_workers())
+        self.results["reconstructions"] = {**self.figures(features, reference),
+                                           "feature_seconds": feature_seconds(folder / "features")}  # fmt: skip
 
     # ------------------------------------------------------------------------------------------------- all
     def main(self) -> None:
@@ -332,6 +359,8 @@ class PriorStudy:
         if len(reference) < args.fid_samples:
             raise SystemExit(f"--fid_samples {args.fid_samples}: the test split has {len(reference)} images")
         sample_labels = labels[: args.fid_samples]
+        self.reconstructions(vq_dir, reference)
+        self.save()
         runs = [(args.guidance_prior, scale) for scale in args.scales]
         runs += [(name, 1.0) for name in args.priors if name != args.guidance_prior]
         for name, scale in runs:
@@ -356,11 +385,13 @@ def targets(results: dict[str, Any], guided: str) -> list[str]:
             f"recall {best['recall']:.3f} vs {base['recall']:.3f}"
         )
     priors = results["priors"]
-    if "cone" in priors and "gated" in priors:
-        cone, gated = priors["cone"], priors["gated"]
+    for name in ("gated", "gated_deep"):
+        if "cone" not in priors or name not in priors:
+            continue
+        cone, gated = priors["cone"], priors[name]
         verdict = "MET" if gated["bits_per_code"] < cone["bits_per_code"] else "MISSED"
         lines.append(
-            f"{verdict}: gated PixelCNN {gated['bits_per_code']:.4f} test bits/code vs cone prior "
+            f"{verdict}: gated PixelCNN ({name}) {gated['bits_per_code']:.4f} test bits/code vs cone prior "
             f"{cone['bits_per_code']:.4f} ({gated['steps']} vs {cone['steps']} steps, {gated['parameters']:,} vs "
             f"{cone['parameters']:,} parameters)"
         )
@@ -371,6 +402,16 @@ def _fmt(value: Any, digits: int = 4) -> str:
     if value is None:
         return "-"
     return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
+
+
+def _seconds(record: dict[str, float] | None) -> str:
+    """Process-seconds of feature chunks, noting chunks computed before timings were recorded."""
+    if not record:
+        return "-"
+    text = f"{record['seconds']:.0f} s"
+    if record["timed_chunks"] < record["chunks"]:
+        text += f" ({record['timed_chunks']} of {record['chunks']} chunks timed)"
+    return text
 
 
 def render_markdown(results: dict[str, Any]) -> str:
@@ -386,7 +427,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         f"{settings['fid_samples']} samples per figure (labels of the first N test images), seed {settings['seed']}; "
         f"FID against {against}; precision and recall (k = {settings['k']}) against the first N test images. "
         f"{settings['threads']} torch thread(s) per process on a shared 2-core CPU: wall times are noisy. "
-        f"Inception features of the reference images: {_fmt(reference.get('feature_seconds'), 3)} process-seconds."
+        f"Inception features of the reference images: {_seconds(reference.get('feature_seconds'))}."
     )
     if results["priors"]:
         lines += ["", "## Priors at equal steps and parameters", "",
@@ -398,15 +439,20 @@ def render_markdown(results: dict[str, Any]) -> str:
                 f"| {name} | {record['parameters']:,} | {record['steps']} | {_fmt(record['bits_per_code'])} | "
                 f"{_fmt(fid)} | {_fmt(record['train_wall_seconds'], 3)} | {_fmt(record['eval_wall_seconds'], 3)} |"
             )
+    floor = results.get("reconstructions")
+    if floor:
+        lines += ["", "The decoder's floor, the same figures for the VQ-VAE's reconstructions of the first N test "
+                  f"images: FID {_fmt(floor['fid'])}, precision {_fmt(floor['precision'], 3)}, recall "
+                  f"{_fmt(floor['recall'], 3)}."]  # fmt: skip
     for name, scales in results["guidance"].items():
         lines += ["", f"## Guidance scales, {name} prior", "",
-                  "| guidance scale | FID | precision | recall | N | sampling wall (s) | Inception (process-s) |",
+                  "| guidance scale | FID | precision | recall | N | sampling wall (s) | Inception time |",
                   "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
         for scale, record in sorted(scales.items(), key=lambda item: float(item[0])):
             lines.append(
                 f"| {scale} | {_fmt(record.get('fid'))} | {_fmt(record.get('precision'), 3)} | "
                 f"{_fmt(record.get('recall'), 3)} | {record.get('samples', '-')} | "
-                f"{_fmt(record.get('sample_wall_seconds'), 3)} | {_fmt(record.get('feature_seconds'), 3)} |"
+                f"{_fmt(record.get('sample_wall_seconds'), 3)} | {_seconds(record.get('feature_seconds'))} |"
             )
     if results.get("targets"):
         lines += ["", "## Targets", ""] + [f"- {line}" for line in results["targets"]]
@@ -434,7 +480,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--class_dropout", type=float, default=0.1)
     parser.add_argument("--fid_samples", type=int, default=5000, help="N samples per figure")
     parser.add_argument("--scales", type=float, nargs="+", default=[0.0, 1.0, 2.0, 4.0])
-    parser.add_argument("--priors", nargs="+", default=list(PRIOR_CONFIGS), choices=list(PRIOR_CONFIGS))
+    parser.add_argument("--priors", nargs="+", default=["cone", "gated"], choices=list(PRIOR_CONFIGS))
     parser.add_argument("--guidance_prior", default="gated", choices=list(PRIOR_CONFIGS))
     parser.add_argument("--k", type=int, default=3, help="neighbours of the precision/recall manifolds")
     parser.add_argument(

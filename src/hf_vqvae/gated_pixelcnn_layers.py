@@ -16,7 +16,7 @@ Two stacks, one pair per layer, k = `kernel_size`, `half = k // 2`:
 Each stack's pre-activation `(a, b)` (2C channels) is gated as `tanh(a) * sigmoid(b)`; the condition (condition
 codes and/or class, from the model's conditioning stack) is a 1x1-projected bias of both stacks' gates, as in the
 paper's conditional PixelCNN. The horizontal stack has a 1x1 output convolution and, after the first layer, a
-residual connection.
+residual connection; dropout (training only) acts on those residual branches, as in PixelSNAIL's residual blocks.
 
 Cached sampling (as Fast PixelCNN++, Ramachandran et al. 2017, caches): the vertical stack at row `i` depends only on
 rows above, so it is computed for the whole row, every layer, once row `i - 1` is sampled (one row-high convolution
@@ -84,8 +84,9 @@ class GatedPixelCNNLayer(GradientCheckpointingLayer):
             vertical_pre = vertical_pre + vertical_bias
             horizontal_pre = horizontal_pre + horizontal_bias
         horizontal_pre = horizontal_pre + self.link(vertical_pre)
-        out = self.horizontal_output(self.dropout(gate(horizontal_pre)))
-        return gate(vertical_pre), out if self.first else horizontal + out
+        if self.first:  # the only path of the codes into the network: no dropout on it
+            return gate(vertical_pre), self.horizontal_output(gate(horizontal_pre))
+        return gate(vertical_pre), horizontal + self.horizontal_output(self.dropout(gate(horizontal_pre)))
 
 
 class GatedPixelCNN(nn.Module):
