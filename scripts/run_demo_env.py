@@ -33,6 +33,7 @@ from hf_vqvae import (
     PixelSNAILModel,
     VQTwoStageModel,
     VQVAEConfig,
+    VQVAEImageProcessor,
     VQVAEModel,
     VQVideoModel,
 )
@@ -107,9 +108,11 @@ def build_models(sizes: dict, num_actions: int, top_factor: int) -> tuple:
 
 def save_video_repo(video, metrics, data_info, folder: Path, repo_id: str, gif: Path, command: str) -> None:
     video.save_pretrained(folder)
+    # The frame VQ-VAE inside serves the image pipelines (they read `vq_model`), with a processor for its frames.
+    VQVAEImageProcessor.for_model_size(video.config.image_size).save_pretrained(folder)
     # hub.pipelines lists the package's pipelines by task; the video pipeline joins that table here.
     PIPELINES.setdefault(VIDEO_TASK, VQVideoPipeline)
-    add_pipelines(folder, [VIDEO_TASK])
+    add_pipelines(folder, [VIDEO_TASK, "image-to-image", "image-feature-extraction"])
     (folder / "images").mkdir(exist_ok=True)
     shutil.copy(gif, folder / "images" / "rollout.gif")
     render_video_card(video, metrics, data_info, repo_id, "images/rollout.gif", command).save(folder / "README.md")
@@ -117,6 +120,9 @@ def save_video_repo(video, metrics, data_info, folder: Path, repo_id: str, gif: 
 
 def save_two_stage_repo(bundle, metrics, data_info, folder: Path, repo_id: str, png: Path, command: str) -> None:
     bundle.save_pretrained(folder)
+    # Samples through both decoders (`generate`), and frames through both stages and back (`forward`).
+    VQVAEImageProcessor.for_model_size(bundle.config.image_size).save_pretrained(folder)
+    add_pipelines(folder, ["unconditional-image-generation", "image-to-image"])
     (folder / "images").mkdir(exist_ok=True)
     shutil.copy(png, folder / "images" / "samples.png")
     card = render_two_stage_card(bundle, metrics, data_info, repo_id, "images/samples.png", command)

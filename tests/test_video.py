@@ -20,6 +20,7 @@ from hf_vqvae import (
     PixelSNAILModel,
     VQTwoStageModel,
     VQVAEConfig,
+    VQVAEImageProcessor,
     VQVAEModel,
     VQVideoConfig,
     VQVideoModel,
@@ -124,6 +125,9 @@ def test_video_pipeline_gives_frames_or_a_gif(tmp_path):
     assert gif_frame_count(gif) == 4  # the context frame and three generated ones
     with pytest.raises(ValueError, match="needs `actions`"):
         predict(first)
+    # The frame VQ-VAE inside serves the reconstruction pipeline.
+    reconstruct = pipeline("image-to-image", model=str(tmp_path), trust_remote_code=True)
+    assert reconstruct(first.resize((16, 16))).size == (16, 16)
     with pytest.raises(ValueError, match="unknown action 'JUMP'"):
         predict(first, actions=["JUMP"])
 
@@ -145,8 +149,9 @@ def test_config_refuses_a_dynamics_prior_that_does_not_fit_the_frames():
 def save_repo(model: VQVideoModel, folder) -> None:
     """The model with its video-prediction pipeline, as scripts/run_demo_env.py writes its Hub folder."""
     model.save_pretrained(folder)
+    VQVAEImageProcessor.for_model_size(model.config.image_size).save_pretrained(folder)
     PIPELINES.setdefault("video-prediction", VQVideoPipeline)
-    add_pipelines(folder, ["video-prediction"])
+    add_pipelines(folder, ["video-prediction", "image-to-image"])
 
 
 def test_video_model_hub_round_trip_without_hf_vqvae(tmp_path, hf_home):
@@ -210,3 +215,11 @@ def test_two_stage_bundle_samples_through_both_decoders_and_round_trips(tmp_path
     loaded = VQTwoStageModel.from_pretrained(tmp_path)
     assert_state_dicts_bitwise_equal(bundle.state_dict(), loaded.state_dict())
     assert torch.equal(loaded(pixels).reconstruction, output.reconstruction)
+    # The generation and reconstruction pipelines serve it as they serve any VQ generation bundle.
+    VQVAEImageProcessor.for_model_size(84).save_pretrained(tmp_path)
+    add_pipelines(tmp_path, ["unconditional-image-generation", "image-to-image"])
+    images = pipeline("unconditional-image-generation", model=str(tmp_path), trust_remote_code=True)(2, seed=0)
+    assert [image.size for image in images] == [(84, 84)] * 2
+    frame = Image.fromarray((torch.rand(84, 84, 3) * 255).byte().numpy())
+    reconstruct = pipeline("image-to-image", model=str(tmp_path), trust_remote_code=True)
+    assert reconstruct(frame).size == (84, 84)

@@ -242,8 +242,9 @@ class AudioVQVAEModel(AudioVQVAEPreTrainedModel):
     ) -> torch.FloatTensor:
         """Waveforms `(B, T)` in [-1, 1] sampled from the WaveNet given codes `(B, T / f)` and speakers `(B,)` (or
         one id for all). `use_cache=False` re-runs the network over the whole past at every sample (slow; the
-        reference the Fast WaveNet path equals). Sampling is one sample per step: about 1.5 k samples/s on one CPU
-        thread for the default sizes (see benchmarks/bench_wavenet.py)."""
+        reference the Fast WaveNet path equals). Sampling is one sample per step, tens of times slower than real
+        time on a CPU thread for the default sizes (benchmarks/bench_wavenet.py); a batch costs about what one clip
+        does, so decode clips together."""
         if codes.dim() != 2:
             raise ValueError(
                 f"codes must have shape (B, T / {self.config.downsample_factor}), got {tuple(codes.shape)}"

@@ -128,6 +128,7 @@ class VQTwoStageModel(VQTwoStagePreTrainedModel):
     def generate(
         self,
         num_images: int = 1,
+        class_labels=None,
         temperature: float = 1.0,
         top_k: int | None = None,
         generator: torch.Generator | None = None,
@@ -137,11 +138,18 @@ class VQTwoStageModel(VQTwoStagePreTrainedModel):
         """Samples frames: top codes from the prior (ancestral sampling, cached), then both decoders (stage 2's most
         likely code at each position).
 
+        Args:
+            num_images (`int`): batch size B.
+            class_labels: must be None (the prior is unconditional); accepted so that the
+                `unconditional-image-generation` pipeline serves this model as it serves any generation bundle.
+
         Returns:
             frames `(B, C, H, W)` in [-1, 1], or `(frames, top_codes)` with `return_codes=True`.
         """
         if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images <= 0:
             raise ValueError(f"`num_images` must be a positive integer, got {num_images!r}")
+        if class_labels is not None:
+            raise ValueError("this two-stage model's prior is unconditional: generate without `class_labels`")
         codes = self.prior.generate(
             num_images, temperature=temperature, top_k=top_k, generator=generator, use_cache=use_cache
         )

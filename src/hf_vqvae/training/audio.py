@@ -112,7 +112,8 @@ class AudioTask:
     @torch.no_grad()
     def evaluate(self, model, loader: DataLoader, accelerator, pictures: Path | None) -> dict[str, float]:
         """NLL (nats and bits per sample), the unigram baseline on the same samples, and the code histogram's
-        perplexity, over the evaluation crops, summed over ranks."""
+        perplexity, over the evaluation crops, summed over ranks. No pictures or WAVs here: sampling the WaveNet
+        would take longer than the evaluation itself (`scripts/run_demo_audio.py` writes them once, at the end)."""
         return evaluate_audio_model(model, loader, accelerator)
 
     def save(self, model, output_dir: Path) -> None:
