@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import socket
 import subprocess
 import sys
 
@@ -15,6 +13,7 @@ import torch
 from accelerate.utils import set_seed
 from conftest import REPO, TINY_VQVAE, assert_state_dicts_bitwise_equal, train_command
 from datasets import load_dataset
+from distributed import launch_two_ranks
 from safetensors.torch import load_file
 from transformers import AutoModel, get_cosine_schedule_with_warmup
 from user_data import read_records
@@ -67,27 +66,15 @@ def test_single_process_training_learns_and_writes_everything(fashion_mnist, tmp
     assert list((output / "logs").rglob("events.out.tfevents.*")), "TensorBoard logs expected"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_two_cpu_processes_match_a_single_process_on_the_same_global_batch(fashion_mnist, tmp_path):
     output = tmp_path / "ddp"
     steps = 3
-    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
-    launcher += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
-    launcher += ["--main_process_port", str(free_port())]
     # No k-means init and no restarts: both seed from the first rank's batch alone, which a single process on the
     # union would not reproduce. Everything else (EMA, gradients, clipping, Adam) must agree.
     config = {**TINY_VQVAE, "kmeans_init": False, "dead_code_threshold": 0.0}
-    command = launcher + [str(REPO / "tests" / "train_driver.py")]
-    command += train_command(fashion_mnist, output, max_train_steps=steps, model_config=json.dumps(config))
-    command += ["--record_batches", "true"]
-    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    arguments = train_command(fashion_mnist, output, max_train_steps=steps, model_config=json.dumps(config))
+    result = launch_two_ranks(REPO / "tests" / "train_driver.py", arguments + ["--record_batches", "true"], output)
     assert result.returncode == 0, result.stderr[-4000:]
 
     # Both ranks hold identical parameters and codebook state.
