@@ -60,6 +60,34 @@ def test_transparency_is_composited_on_white():
     assert torch.equal(pixels, torch.ones(1, 3, 8, 8))
 
 
+def test_four_channel_model_gets_its_alpha_channel(photo):
+    """A 4-channel model (in_channels=4) reads RGBA with the alpha channel itself, not composited away; with
+    `do_convert_rgb=False` any processor passes a 4-channel array's own channels through, in either layout."""
+    crop = np.asarray(photo.crop((100, 50, 132, 82)))
+    alpha = np.tile(np.arange(0, 256, 8, dtype=np.uint8), (32, 1))  # a ramp from transparent to opaque
+    rgba = np.dstack([crop, alpha])
+    expected = torch.from_numpy(np.moveaxis(rgba, -1, 0).astype(np.float32) / 127.5 - 1.0)[None]
+
+    rgba_model = VQVAEImageProcessor.for_model_size(32, num_channels=4)
+    for image in (rgba, Image.fromarray(rgba), photo.crop((100, 50, 132, 82)).convert("RGBA")):
+        pixels = rgba_model(image, return_tensors="pt").pixel_values
+        assert pixels.shape == (1, 4, 32, 32)
+        if not isinstance(image, Image.Image) or image.getchannel("A").getextrema() != (255, 255):
+            torch.testing.assert_close(pixels, expected, atol=1.5 / 127.5, rtol=0)
+        else:  # an RGB photo gains an opaque alpha channel
+            assert torch.equal(pixels[0, 3], torch.ones(32, 32))
+    (restored,) = rgba_model.postprocess(rgba_model(rgba, return_tensors="pt").pixel_values)
+    assert restored.mode == "RGBA" and np.abs(np.asarray(restored).astype(int) - rgba).max() <= 1
+
+    rgb_model = VQVAEImageProcessor.for_model_size(32)
+    composited = rgb_model(rgba, return_tensors="pt").pixel_values
+    assert composited.shape == (1, 3, 32, 32)
+    kept = {"do_convert_rgb": False, "return_tensors": "pt"}
+    for image, layout in ((rgba, "channels_last"), (np.moveaxis(rgba, -1, 0).copy(), "channels_first")):
+        pixels = rgb_model(image, input_data_format=layout, **kept).pixel_values
+        torch.testing.assert_close(pixels, expected, atol=1.5 / 127.5, rtol=0)
+
+
 def test_arrays_and_tensors_of_any_layout(photo):
     processor = VQVAEImageProcessor.for_model_size(32)
     reference = processor(photo, return_tensors="pt").pixel_values
@@ -105,7 +133,7 @@ def test_bad_inputs_raise_clear_errors():
         processor([{"not": "an image"}])
     with pytest.raises(ValueError, match="image array must be"):
         processor(np.zeros((5, 5, 7), dtype=np.uint8))
-    with pytest.raises(ValueError, match="num_channels must be 1"):
+    with pytest.raises(ValueError, match=r"num_channels must be 1 \(greyscale\), 3 \(RGB\) or 4 \(RGBA\)"):
         VQVAEImageProcessor(num_channels=2)
     with pytest.raises(ValueError, match="postprocess expects"):
         processor.postprocess(torch.zeros(3, 16, 16))

@@ -13,13 +13,14 @@ from conftest import TINY_VQVAE
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from hf_vqvae import PixelSNAILConfig, PixelSNAILModel, VQVAEConfig, VQVAEModel
+from hf_vqvae import PixelSNAILConfig, PixelSNAILModel, VQVAE2Config, VQVAE2Model, VQVAEConfig, VQVAEModel
 
 PRIOR = {"num_embeddings": 13, "hidden_channels": 16, "num_stages": 2, "num_residual_blocks": 1}
 PRIOR |= {"num_attention_heads": 2, "num_condition_blocks": 1, "dropout": 0.0}
 MAP_PRIOR = {"latent_height": 4, "latent_width": 4, "condition_num_embeddings": 7, "condition_height": 2}
 MAP_PRIOR |= {"condition_width": 2, "num_classes": 3}
 SEQUENCE_PRIOR = {"spatial_dims": 1, "latent_length": 8, "condition_num_embeddings": 7, "condition_length": 4}
+TINY_SIZES = {"hidden_channels": 16, "residual_channels": 8, "num_embeddings": 16, "embedding_dim": 4}
 
 
 def prior_inputs(config: PixelSNAILConfig, batch: int = 2) -> dict[str, torch.Tensor]:
@@ -184,3 +185,61 @@ def test_activation_checkpointing_of_the_prior_keeps_its_gradients():
     for (name, a), (_, b) in zip(plain.named_parameters(), checkpointed.named_parameters()):
         assert a.grad is not None, name
         torch.testing.assert_close(a.grad, b.grad, msg=name)
+
+
+def test_code_input_vq_model_exposes_its_code_embedding_and_a_signal_model_says_it_has_none():
+    """Stage 2 of the two-stage model (`input_num_embeddings`) reads codes through `input_embedding`: it is the
+    input embedding, PEFT's `enable_input_require_grads` reaches it, and `set_input_embeddings` replaces it."""
+    torch.manual_seed(0)
+    config = VQVAEConfig(image_size=8, downsample_factor=4, in_channels=6, input_num_embeddings=11, **TINY_SIZES)
+    model = VQVAEModel(config)
+    assert model.get_input_embeddings() is model.input_embedding
+    codes = torch.randint(0, 11, (2, 8, 8), generator=torch.Generator().manual_seed(1))
+    model.requires_grad_(False)
+    model.enable_input_require_grads()
+    embedded = []
+    handle = model.get_input_embeddings().register_forward_hook(lambda module, args, out: embedded.append(out))
+    loss = model(codes).loss
+    handle.remove()
+    (gradient,) = torch.autograd.grad(loss, embedded[0])
+    assert gradient.shape == (2, 8, 8, 6) and gradient.abs().sum() > 0
+
+    replacement = nn.Embedding(11, 6)
+    model.set_input_embeddings(replacement)
+    assert model.get_input_embeddings() is replacement and model.input_embedding is replacement
+    with torch.no_grad():
+        replacement.weight.zero_()
+        # All-zero code embeddings: the reconstruction logits no longer depend on the input codes.
+        model.eval()
+        torch.testing.assert_close(model(codes).reconstruction, model((codes + 1) % 11).reconstruction)
+
+    pixels = VQVAEModel(VQVAEConfig(**TINY_VQVAE))
+    for call in (pixels.get_input_embeddings, lambda: pixels.set_input_embeddings(nn.Embedding(2, 2))):
+        with pytest.raises(NotImplementedError, match="input_num_embeddings"):
+            call()
+
+
+@pytest.mark.parametrize("model_class", [VQVAEModel, VQVAE2Model])
+def test_init_weights_recreates_every_buffer_exactly(model_class):
+    """A model built on the meta device and initialised by `init_weights` (how transformers materialises missing
+    tensors) holds the same buffers as one built directly, whatever the random draw: the quantizer state is constant
+    until the first training step places the EMA pseudo-observations at the codebook then in use."""
+    config_class = VQVAEConfig if model_class is VQVAEModel else VQVAE2Config
+    config = config_class(image_size=16, **TINY_SIZES)
+    torch.manual_seed(0)
+    direct = model_class(config)
+    with torch.device("meta"):
+        from_meta = model_class(config)
+    from_meta.to_empty(device="cpu")
+    torch.manual_seed(1)
+    from_meta.init_weights()
+    buffers = dict(from_meta.named_buffers())
+    assert buffers and buffers.keys() == dict(direct.named_buffers()).keys()
+    for name, value in direct.named_buffers():
+        assert torch.equal(value, buffers[name]), name
+    for quantizer in from_meta.quantizers:
+        assert not torch.equal(quantizer.codebook, direct.quantizers[0].codebook)  # the codebook is drawn
+        assert not quantizer.ema_sum.any() and not quantizer.initialized
+    from_meta.train()(torch.rand(2, 3, 16, 16) * 2 - 1)
+    for quantizer in from_meta.quantizers:
+        assert quantizer.initialized and quantizer.ema_sum.abs().sum() > 0

@@ -16,12 +16,11 @@ def as_feature_map(vectors: list[list[float]], height: int, width: int) -> torch
 
 
 def make_quantizer(codebook: list[list[float]], **kwargs) -> VectorQuantizer:
+    """A quantizer with this codebook; its EMA sums are left empty, for the first training step to fill (m = e N)."""
     options = {"kmeans_init": False, "dead_code_threshold": 0.0, **kwargs}
     quantizer = VectorQuantizer(num_embeddings=len(codebook), embedding_dim=len(codebook[0]), **options)
     with torch.no_grad():
         quantizer.codebook.copy_(torch.tensor(codebook))
-        if quantizer.use_ema:
-            quantizer.ema_sum.copy_(quantizer.codebook)
     return quantizer
 
 
@@ -50,6 +49,37 @@ def test_one_ema_step_matches_hand_computation():
     expected_codebook = [[m / n for m in row] for row, n in zip(expected_sum, smoothed)]
     assert quantizer.codebook.flatten().tolist() == pytest.approx(sum(expected_codebook, []), rel=1e-6)
     assert quantizer.step.item() == 1
+
+
+def test_initial_buffers_are_constants_and_the_first_step_backs_each_code_by_its_own_position():
+    # Every buffer is the same for any codebook draw (transformers re-creates buffers by `_init_weights`); the first
+    # training step places the pseudo-observations m = e N at the codebook in use then, here one set by hand.
+    torch.manual_seed(0)
+    first, second = VectorQuantizer(4, 2, kmeans_init=False), VectorQuantizer(4, 2, kmeans_init=False)
+    assert not torch.equal(first.codebook, second.codebook)
+    for (name, a), (_, b) in zip(first.named_buffers(), second.named_buffers()):
+        assert torch.equal(a, b), name
+    assert first.ema_sum.abs().sum() == 0 and first.ema_count.tolist() == [1.0] * 4 and not first.initialized
+
+    quantizer = make_quantizer([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]], decay=0.5)
+    with torch.no_grad():
+        quantizer.ema_count.copy_(torch.tensor([2.0, 4.0, 0.5]))
+    quantizer.train()(as_feature_map([[0.1, 0.0]], 1, 1))  # one vector, for code 0
+    # m <- 0.5 * e N + 0.5 * sums
+    expected_sum = [0.5 * 0.0 * 2 + 0.5 * 0.1, 0.0, 0.5 * 1.0 * 4, 0.0, 0.0, 0.5 * 1.0 * 0.5]
+    assert quantizer.ema_sum.flatten().tolist() == pytest.approx(expected_sum)
+    assert quantizer.initialized
+
+
+def test_ema_sums_already_there_are_kept_by_the_first_step():
+    # EMA state converted from another implementation arrives with `initialized` unset: its sums are the state.
+    quantizer = make_quantizer([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]], decay=0.5)
+    with torch.no_grad():
+        quantizer.ema_sum.copy_(torch.tensor([[0.0, 0.0], [3.0, 1.0], [0.0, 0.0]]))
+    quantizer.train()(as_feature_map([[0.1, 0.0]], 1, 1))
+    # Code 1 keeps its sum (3, 1); codes 0 and 2 had none and get e N = (0, 0) and (0, 1).
+    expected_sum = [0.5 * 0.0 + 0.5 * 0.1, 0.0, 1.5, 0.5, 0.0, 0.5]
+    assert quantizer.ema_sum.flatten().tolist() == pytest.approx(expected_sum)
 
 
 def test_eval_mode_leaves_state_untouched():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from transformers import PreTrainedConfig
+from transformers.configuration_utils import SubConfigSpec
 
 from .configuration_pixelsnail import PixelSNAILConfig
 from .configuration_vqvae import VQVAEConfig
@@ -14,6 +15,25 @@ from .configuration_vqvae2 import VQVAE2Config
 # with `trust_remote_code=True` where hf_vqvae is not installed has no "vqvae" model type in transformers' mapping,
 # while these classes come with the repo's own code files.
 VQ_CONFIG_CLASSES: dict[str, type[PreTrainedConfig]] = {"vqvae": VQVAEConfig, "vqvae2": VQVAE2Config}
+
+# What transformers sets on a config and then on each of its sub-configs (`from_pretrained(dtype=...)`,
+# `attn_implementation`): set here on all of them at once, the priors included, a list that transformers'
+# one-config-per-key `sub_configs` cannot name.
+_SHARED_WITH_SUB_CONFIGS = ("dtype", "_attn_implementation", "_experts_implementation")
+
+
+class _SubConfigClasses:
+    """`sub_configs`, transformers' name -> class of each sub-config: on the class the default (`VQVAEConfig`), on an
+    instance the class it holds (a VQ-VAE-2 bundle's `vq_config` is a `VQVAE2Config`), so that transformers' tooling
+    (`SubConfig.from_pretrained(bundle_folder)`, the config tests) reads each sub-config with its own class."""
+
+    def __get__(self, instance: PreTrainedConfig | None, owner: type[PreTrainedConfig]) -> dict[str, type]:
+        classes = {key: spec.config_class for key, spec in owner.sub_configs_defaults.items()}
+        if instance is not None:
+            for key in classes:
+                if isinstance(value := instance.__dict__.get(key), PreTrainedConfig):
+                    classes[key] = type(value)
+        return classes
 
 
 def _build_config(value: Any, classes: dict[str, type[PreTrainedConfig]], name: str) -> PreTrainedConfig:
@@ -32,6 +52,20 @@ def _build_config(value: Any, classes: dict[str, type[PreTrainedConfig]], name: 
     return classes[model_type](**value)
 
 
+def _default_top_prior(vq_config: PreTrainedConfig) -> PixelSNAILConfig:
+    """An unconditional PixelSNAIL (default sizes) over the top code map of `vq_config`: what a bundle holds when no
+    `prior_configs` are given (the lower levels are then left out when decoding)."""
+    num_embeddings, *shape = (vq_config.level_num_embeddings[0], *vq_config.level_latent_shapes[0])
+    if len(shape) == 1:
+        return PixelSNAILConfig(num_embeddings=num_embeddings, spatial_dims=1, latent_length=shape[0])
+    if len(shape) == 2:
+        return PixelSNAILConfig(num_embeddings=num_embeddings, latent_height=shape[0], latent_width=shape[1])
+    raise ValueError(
+        f"a PixelSNAIL prior models code sequences or maps, not the {len(shape)}-D codes of this VQ model: pass "
+        "`prior_configs` for a VQ model whose top codes are 1-D or 2-D"
+    )
+
+
 def _sides(level: tuple[int, ...]) -> str:
     """`(K, *shape)` of a code map as its sides, `HxW`."""
     return "x".join(map(str, level[1:]))
@@ -45,11 +79,12 @@ class VQGenerationConfig(PreTrainedConfig):
     levels are left out when decoding.
 
     Args:
-        vq_config (`VQVAEConfig`, `VQVAE2Config` or `dict`): the VQ model's config (a dict needs its `model_type`,
-            "vqvae" or "vqvae2", as `to_dict()` writes it).
-        prior_configs (`list[PixelSNAILConfig | dict]`): one config per prior, top level first. Each must model the
-            code map of its level: same K (`num_embeddings`) and map size; a prior after the first must be conditioned
-            on the level above (`condition_num_embeddings`, `condition_height`, `condition_width`).
+        vq_config (`VQVAEConfig`, `VQVAE2Config` or `dict`, *optional*): the VQ model's config (a dict needs its
+            `model_type`, "vqvae" or "vqvae2", as `to_dict()` writes it). Defaults to `VQVAEConfig()`.
+        prior_configs (`list[PixelSNAILConfig | dict]`, *optional*): one config per prior, top level first. Each must
+            model the code map of its level: same K (`num_embeddings`) and map size; a prior after the first must be
+            conditioned on the level above (`condition_num_embeddings`, `condition_height`, `condition_width`).
+            Defaults to one unconditional `PixelSNAILConfig` over the top level.
         id2label (`dict[int, str]`, *optional*): names of the classes of class-conditional priors, so that pipelines
             accept `class_labels="Sneaker"`.
 
@@ -66,23 +101,41 @@ class VQGenerationConfig(PreTrainedConfig):
     """
 
     model_type = "vq_generation"
+    # transformers' composite-config mechanism for the one config-valued field. The class is the default only:
+    # `vq_config` is resolved by `model_type` here (see VQ_CONFIG_CLASSES), and `sub_configs` names its own class.
+    sub_configs_defaults = {"vq_config": SubConfigSpec(VQVAEConfig)}
+    sub_configs = _SubConfigClasses()
 
     vq_config: dict | PreTrainedConfig | None = None
     prior_configs: list | tuple | None = None
 
     def __post_init__(self, **kwargs):
-        if self.vq_config is None or not self.prior_configs:
-            raise ValueError(
-                "VQGenerationConfig needs `vq_config` (a VQ-VAE or VQ-VAE-2 config) and `prior_configs` (at least one "
-                "PixelSNAIL config, top level first)"
-            )
-        self.vq_config = _build_config(self.vq_config, VQ_CONFIG_CLASSES, "vq_config")
+        # Both default, as every `PreTrainedConfig` must build with no arguments (transformers' tooling does).
+        self.vq_config = _build_config(
+            VQVAEConfig() if self.vq_config is None else self.vq_config, VQ_CONFIG_CLASSES, "vq_config"
+        )
+        if self.prior_configs is None:
+            self.prior_configs = [_default_top_prior(self.vq_config)]
+        if not self.prior_configs:
+            raise ValueError("`prior_configs` must hold at least one PixelSNAIL config (top level first)")
         self.prior_configs = [
             _build_config(prior, {"pixelsnail": PixelSNAILConfig}, f"prior_configs[{index}]")
             for index, prior in enumerate(self.prior_configs)
         ]
         self._check_priors_match_levels()
         super().__post_init__(**kwargs)
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        super().__setattr__(key, value)
+        if key not in _SHARED_WITH_SUB_CONFIGS:
+            return
+        priors = self.__dict__.get("prior_configs")
+        targets = [self.__dict__.get("vq_config"), *(priors if isinstance(priors, list) else ())]
+        if isinstance(value, dict):  # per sub-config ({"": ..., "vq_config": ...}): the base class did `vq_config`
+            targets, value = targets[1:], value.get("prior_configs", getattr(self, key))
+        for sub_config in targets:
+            if isinstance(sub_config, PreTrainedConfig):
+                setattr(sub_config, key, value)
 
     def _check_priors_match_levels(self) -> None:
         """Each prior must model the code map of its level, so that sampled codes decode: a mismatch would otherwise

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from PIL import Image
 from transformers.image_processing_backends import PilBackend
-from transformers.image_utils import PILImageResampling
+from transformers.image_utils import ChannelDimension, PILImageResampling
 from transformers.processing_utils import ImagesKwargs
 
 # PIL modes holding more than 8 bits per sample; they are rescaled to 8 bits before the usual 1/255 rescale.
@@ -16,7 +16,7 @@ _HIGH_BIT_DEPTH_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 class VQVAEImageProcessorKwargs(ImagesKwargs, total=False):
     """
     num_channels (`int`, *optional*, defaults to `self.num_channels`):
-        Channels the model reads: 1 converts every input to greyscale, 3 to RGB.
+        Channels the model reads: 1 converts every input to greyscale, 3 to RGB, 4 to RGBA (alpha kept).
     """
 
     num_channels: int
@@ -59,8 +59,11 @@ def to_pil(image) -> Image.Image:
 
 
 def _convert_mode(image: Image.Image, num_channels: int) -> Image.Image:
-    """To "L" (num_channels=1) or "RGB" (3). Palette images expand their palette; transparency is composited on
-    white, as an image viewer shows it, rather than dropped to whatever colour the transparent pixels hold."""
+    """To "L" (num_channels=1), "RGB" (3) or "RGBA" (4). Palette images expand their palette; for 1 or 3 channels
+    transparency is composited on white, as an image viewer shows it, rather than dropped to whatever colour the
+    transparent pixels hold; a 4-channel model reads the alpha channel itself."""
+    if num_channels == 4:
+        return image.convert("RGBA")
     if image.mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
     if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
@@ -81,7 +84,9 @@ class VQVAEImageProcessor(PilBackend):
     Args:
         size (`dict[str, int]`, defaults to `{"shortest_edge": 128}`): resize target of the shortest edge.
         crop_size (`dict[str, int]`, defaults to `{"height": 128, "width": 128}`): centre crop after resizing.
-        num_channels (`int`, defaults to 3): 1 for greyscale models, 3 for RGB.
+        num_channels (`int`, defaults to 3): 1 for greyscale models, 3 for RGB, 4 for RGBA.
+        do_convert_rgb (`bool`, *optional*): `False` keeps each image's own channels (a 4-channel array stays 4
+            channels whatever `num_channels` says); by default every image is converted to `num_channels`.
 
     Example:
 
@@ -111,8 +116,8 @@ class VQVAEImageProcessor(PilBackend):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        if self.num_channels not in (1, 3):
-            raise ValueError(f"num_channels must be 1 (greyscale) or 3 (RGB), got {self.num_channels!r}")
+        if self.num_channels not in (1, 3, 4):
+            raise ValueError(f"num_channels must be 1 (greyscale), 3 (RGB) or 4 (RGBA), got {self.num_channels!r}")
 
     @classmethod
     def for_model_size(cls, image_size: int, num_channels: int = 3, **kwargs) -> VQVAEImageProcessor:
@@ -124,9 +129,22 @@ class VQVAEImageProcessor(PilBackend):
             **kwargs,
         )
 
-    def process_image(self, image, num_channels: int | None = None, **kwargs) -> np.ndarray:
-        """One image to a channels-first uint8 array with the model's channel count."""
-        image = _convert_mode(to_pil(image), num_channels or self.num_channels)
+    def process_image(
+        self,
+        image,
+        num_channels: int | None = None,
+        do_convert_rgb: bool | None = None,
+        input_data_format: str | ChannelDimension | None = None,
+        **kwargs,
+    ) -> np.ndarray:
+        """One image to a channels-first uint8 array with the model's channel count, or with its own channels when
+        `do_convert_rgb=False`. `input_data_format` settles the layout of arrays that could be read either way."""
+        channels_first = input_data_format is not None and ChannelDimension(input_data_format) == "channels_first"
+        if channels_first and isinstance(image, (np.ndarray, torch.Tensor)) and image.ndim == 3:
+            image = image.permute(1, 2, 0) if isinstance(image, torch.Tensor) else np.moveaxis(image, 0, -1)
+        image = to_pil(image)
+        if do_convert_rgb is not False:
+            image = _convert_mode(image, num_channels or self.num_channels)
         array = np.asarray(image)
         return array[None] if array.ndim == 2 else np.moveaxis(array, -1, 0)
 

@@ -209,6 +209,21 @@ class VQHierarchyModel(VQPreTrainedMixin, PreTrainedModel):
         """K of the input code maps, or None when the input is a signal in [-1, 1] (the config's field)."""
         return self.config.input_num_embeddings
 
+    def get_input_embeddings(self) -> nn.Embedding:
+        """The code embedding `(input_num_embeddings, in_channels)` of a code-map input (stage 2 of the two-stage
+        model), which `enable_input_require_grads` (PEFT) hooks. A signal input has none: it is read by a convolution,
+        and `NotImplementedError` is what transformers' tooling expects then."""
+        if self.input_num_embeddings is None:
+            raise NotImplementedError(
+                f"{type(self).__name__} reads signals through a convolution and has no input embedding; only a model "
+                "whose config sets `input_num_embeddings` (a code-map input) has one"
+            )
+        return self.input_embedding
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        self.get_input_embeddings()  # the same clear error for a signal input
+        self.input_embedding = value
+
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
         if isinstance(module, nn.Embedding):  # the input code embedding, which only code-input models have
@@ -241,9 +256,7 @@ class VQHierarchyModel(VQPreTrainedMixin, PreTrainedModel):
 
     def _forward_levels(self, pixel_values: torch.FloatTensor) -> VQVAE2Output:
         """The whole forward pass, one entry per level. Each level's codebook state is updated in training mode."""
-        levels = self._quantize_top_down(
-            self._encoder_input(pixel_values), lambda level, z: self.quantizers[level](z)
-        )
+        levels = self._quantize_top_down(self._encoder_input(pixel_values), lambda level, z: self.quantizers[level](z))
         reconstruction = self._decode_quantized([level.quantized for level in levels])
         if self.input_num_embeddings is None:
             reconstruction_loss = F.mse_loss(reconstruction.float(), pixel_values.float())

@@ -295,7 +295,7 @@ class VectorQuantizer(nn.Module):
         if self.use_ema:
             # m: smoothed sum of the encoder vectors assigned to each code; codebook = m / N.
             self.register_buffer("ema_sum", torch.empty(num_embeddings, embedding_dim))
-        # Whether the codebook has been initialised from data (always true without k-means init).
+        # Whether the first training step has set up the codebook state (`_start_training`).
         self.register_buffer("initialized", torch.empty((), dtype=torch.bool))
         self.register_buffer("step", torch.empty((), dtype=torch.long))
         # Training step at which each code was last chosen; -1 for never.
@@ -314,18 +314,17 @@ class VectorQuantizer(nn.Module):
         return self.decay > 0
 
     def reset_parameters(self) -> None:
-        """Initial state: uniform codebook in [-1/K, 1/K], each code backed by one pseudo-observation at its own
-        position (N = 1, m = e). That pseudo-observation is what keeps an unused code where it is under the EMA
-        update, instead of being divided by a near-zero count.
-
-        Uses `transformers.initialization`, whose helpers skip tensors that `from_pretrained` already loaded.
-        """
+        """Initial state: uniform codebook in [-1/K, 1/K]; every buffer a constant (N = 1 per code, m = 0, not yet
+        `initialized`), so that `_init_weights` re-creates the buffers exactly whatever the random draw. Each code is
+        backed by one pseudo-observation at its own position (N = 1, m = e), which keeps an unused code in place under
+        the EMA update; m depends on the codebook the first training step finds (drawn, loaded or k-means), so
+        `_start_training` places it then. `transformers.initialization` skips tensors `from_pretrained` loaded."""
         bound = 1.0 / self.num_embeddings
         init.uniform_(self.codebook, -bound, bound)
         init.ones_(self.ema_count)
         if self.use_ema:
-            init.copy_(self.ema_sum, self.codebook)
-        init.constant_(self.initialized, not self.kmeans_init)
+            init.zeros_(self.ema_sum)
+        init.constant_(self.initialized, False)
         init.zeros_(self.step)
         init.constant_(self.last_used, -1)
 
@@ -372,7 +371,7 @@ class VectorQuantizer(nn.Module):
         with torch.autocast(device_type=z.device.type, enabled=False):
             z = z.float()
             if self.training and not bool(self.initialized):
-                self._kmeans_init(_flatten_with_ones(z.detach()))
+                self._start_training(z.detach())
             quantized, commitment_loss, codebook_loss, codes, stats = _Quantize.apply(z, self.codebook.float())
             if self.use_ema:
                 codebook_loss = torch.zeros_like(commitment_loss)
@@ -459,6 +458,23 @@ class VectorQuantizer(nn.Module):
             self.ema_sum[dead] = replacement
 
     @torch.no_grad()
+    def _start_training(self, z: torch.Tensor) -> None:
+        """The first training step's set-up: k-means on this batch when `kmeans_init`, then a pseudo-observation
+        (m = e N) for each code whose EMA sum is empty. Sums that are there (EMA state converted from another
+        implementation arrives with `initialized` unset) are kept; where m = 0 in a real state, e = 0 = e N anyway.
+        A non-finite batch (a diverging step, which `_update` drops) leaves the set-up to the next step."""
+        # Every rank must take the same branch: k-means and the broadcasts below are collective.
+        if int(_all_reduce_sum(torch.isfinite(z).all().logical_not().long().reshape(1))) > 0:
+            return
+        if self.kmeans_init:
+            self._kmeans_init(_flatten_with_ones(z))
+        if self.use_ema:
+            empty = (self.ema_sum == 0).all(dim=1, keepdim=True)
+            placed = self.codebook.detach() * self.ema_count.unsqueeze(1)
+            self.ema_sum.copy_(torch.where(empty, placed, self.ema_sum))
+        self.initialized.fill_(True)
+
+    @torch.no_grad()
     def _kmeans_init(self, flat: torch.Tensor) -> None:
         """Lloyd's k-means on the first training batch (`flat` from `_flatten_with_ones`); distributed, it runs on
         all ranks' vectors at once."""
@@ -473,7 +489,6 @@ class VectorQuantizer(nn.Module):
             filled = counts > 0
             centroids[filled] = sums[filled] / counts[filled].unsqueeze(1)
         self.codebook.data.copy_(centroids)
-        if self.use_ema:
-            self.ema_sum.copy_(centroids)
         self.ema_count.fill_(1.0)
-        self.initialized.fill_(True)
+        if self.use_ema:
+            self.ema_sum.zero_()  # every code gets a fresh pseudo-observation at its centroid
