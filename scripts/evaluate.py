@@ -25,6 +25,11 @@ Output JSON: `{"metrics": {...}, "model_index": [...], "evaluation": {...}}`; `m
 `<training run>/eval_results.json`, it is what the cards of `scripts/push_to_hub.py` report in place of the
 end-of-training figures, as long as the weights are those it measured. `--model_name_or_path` and `--dataset` take Hub
 ids as well as local folders.
+
+A dataset without the `--split` asked for (a train-only folder) is evaluated on the examples training held out of its
+train split: `--validation_split_percentage` of them by a hash of each example, by default the evaluated run's own
+share (train_args.json), so exactly the examples that run never trained on. The log, the model-index and `evaluation`
+name the split read and the held-out share.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from transformers import AutoModel
 from hf_vqvae import PixelSNAILModel
 from hf_vqvae.codes_info import CodesInfo, PriorColumns
 from hf_vqvae.data import DatasetError, TooManyBadExamplesError, resolve_columns, under_rules
+from hf_vqvae.data.sources import DEFAULT_VALIDATION_PERCENTAGE
 from hf_vqvae.evaluation import (
     code_loader,
     describe_dataset,
@@ -52,6 +58,7 @@ from hf_vqvae.evaluation import (
     prior_fid,
     weights_fingerprint,
 )
+from hf_vqvae.evaluation.data import EvalPart
 from hf_vqvae.loading import load_processor
 
 VQ_MODEL_TYPES = ("vqvae", "vqvae2")
@@ -65,7 +72,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--split",
         default="test",
         help="a split the dataset lacks is read as training chose its evaluation data: its validation (or test) "
-        "split, else the 5%% of its train split held out by a hash of each example",
+        "split, else the --validation_split_percentage of its train split held out by a hash of each example",
+    )
+    parser.add_argument(
+        "--validation_split_percentage",
+        type=float,
+        default=None,
+        help="the held-out share of the train split of a dataset without an evaluation split (default: the "
+        "evaluated run's own, from its train_args.json, so that exactly the examples it held out are read; else 5)",
     )
     parser.add_argument("--max_samples", type=int, default=None, help="first N examples of the split (default: all)")
     parser.add_argument("--batch_size", type=int, default=64)
@@ -102,9 +116,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no_progress", action="store_true")
     parser.add_argument("--output", type=Path, default=None, help="JSON file to write (it is printed either way)")
     args = parser.parse_args(argv)
+    if args.validation_split_percentage is None:
+        args.validation_split_percentage = run_validation_percentage(args.model_name_or_path)
+    elif not 0 <= args.validation_split_percentage < 100:
+        parser.error(f"--validation_split_percentage must be in [0, 100), not {args.validation_split_percentage:g}")
     if args.fid_samples < 0 or args.fid_samples == 1:
         parser.error("--fid_samples must be 0 (no FID) or at least 2 (a covariance needs two images)")
     return args
+
+
+def run_validation_percentage(model_name_or_path: str) -> float:
+    """The share of its train split that the training run in `model_name_or_path` held out (its train_args.json,
+    where scripts/train.py records it): evaluating the same dataset then reads exactly those examples. 5 (train.py's
+    default) for a Hub id, a folder not written by train.py, or a run that evaluated on a split of its own."""
+    path = Path(model_name_or_path) / "train_args.json"
+    recorded = json.loads(path.read_text()) if path.is_file() else {}
+    held_out = recorded.get("eval_split") is not None and recorded.get("eval_split") == recorded.get("train_split")
+    percentage = recorded.get("validation_split_percentage") if held_out else None
+    return float(percentage) if percentage else DEFAULT_VALIDATION_PERCENTAGE
+
+
+def log_part(part: EvalPart, what: str) -> None:
+    """Says which examples are evaluated (stderr: stdout is the result JSON)."""
+    print(f"evaluate.py: {what} of {part.describe()}", file=sys.stderr)
 
 
 def describe(task: str, dataset: str) -> dict:
@@ -113,19 +147,20 @@ def describe(task: str, dataset: str) -> dict:
     return {"task": task, "dataset_type": info.model_index_type, "dataset_name": info.name}
 
 
-def evaluate_vq(args, model) -> tuple[dict, dict]:
+def evaluate_vq(args, model) -> tuple[dict, dict, EvalPart]:
     processor = load_processor(args.model_name_or_path, model.config)
     image_column, label_column = resolve_columns(args.dataset, args.image_column, args.label_column)
     loader = image_loader(args.dataset, args.split, processor, args.batch_size, args.num_workers, image_column,
-                          label_column)  # fmt: skip
+                          label_column, args.validation_split_percentage)  # fmt: skip
+    log_part(loader.part, "evaluating the images")
     metrics = under_rules(
         lambda batches: evaluate_vq_model(
             model, batches, max_samples=args.max_samples, progress=not args.no_progress,
             max_skipped_fraction=args.max_skipped_fraction,
         ),
-        loader, args.max_skipped_fraction, "images", f"split {args.split!r} of {args.dataset}",
+        loader, args.max_skipped_fraction, "images", loader.part.describe(),
     )  # fmt: skip
-    return metrics, describe("reconstruction", args.dataset)
+    return metrics, describe("reconstruction", args.dataset), loader.part
 
 
 def _prior_columns(source: str) -> PriorColumns:
@@ -137,26 +172,29 @@ def _prior_columns(source: str) -> PriorColumns:
     return columns or PriorColumns(code_column=None)
 
 
-def score_prior(args, prior, data_info: CodesInfo, code_column: str, condition_column: str | None) -> dict:
-    """`evaluate_prior` of `prior` on one level's codes (`code_column`) of the split."""
+def score_prior(
+    args, prior, data_info: CodesInfo, code_column: str, condition_column: str | None
+) -> tuple[dict, EvalPart]:
+    """`evaluate_prior` of `prior` on one level's codes (`code_column`) of the split, and what was read."""
     label_column = data_info.label_column if prior.config.num_classes else None
-    loader = code_loader(
-        args.dataset, args.split, code_column, condition_column, label_column, args.batch_size, args.num_workers
-    )
-    return under_rules(
+    loader = code_loader(args.dataset, args.split, code_column, condition_column, label_column, args.batch_size,
+                         args.num_workers, args.validation_split_percentage)  # fmt: skip
+    log_part(loader.part, f"scoring the {code_column!r} code maps")
+    metrics = under_rules(
         lambda batches: evaluate_prior(
             prior, batches, data_info.image_dims, max_samples=args.max_samples, progress=not args.no_progress
         ),
-        loader, args.max_skipped_fraction, "code maps", f"split {args.split!r} of {args.dataset}",
+        loader, args.max_skipped_fraction, "code maps", loader.part.describe(),
     )  # fmt: skip
+    return metrics, loader.part
 
 
-def evaluate_pixelsnail(args, prior, device: str) -> tuple[dict, dict]:
+def evaluate_pixelsnail(args, prior, device: str) -> tuple[dict, dict, EvalPart]:
     data_info = CodesInfo.read(args.dataset)
     saved = _prior_columns(args.model_name_or_path)
     code_column = args.code_column or saved.code_column or "codes"
     condition_column = args.condition_column or saved.condition_column
-    metrics = score_prior(args, prior, data_info, code_column, condition_column)
+    metrics, part = score_prior(args, prior, data_info, code_column, condition_column)
     # The evaluated prior is used as it is where the chain names it again.
     chain = [
         prior if path == args.model_name_or_path else PixelSNAILModel.from_pretrained(path).to(device).eval()
@@ -177,13 +215,13 @@ def evaluate_pixelsnail(args, prior, device: str) -> tuple[dict, dict]:
         bound_priors = None
     nll_bound = bound_priors is not None and not args.no_nll_bound
     if not (args.fid_samples or nll_bound):
-        return metrics, described
+        return metrics, described, part
     if not args.fid_dataset and _missing_local_path(image_dataset):
         problem = f"the codes' source dataset {image_dataset!r} (codes_info.json) does not resolve from this folder"
         if args.fid_samples:
             raise SystemExit(f"{problem}: pass --fid_dataset")
         print(f"{problem}: no image NLL bound (pass --fid_dataset to name the images)", file=sys.stderr)
-        return metrics, described
+        return metrics, described, part
     vq_source = args.vq_model or data_info.vq_model
     vq_model = AutoModel.from_pretrained(vq_source, trust_remote_code=args.trust_remote_code).to(device).eval()
     processor = load_processor(vq_source, vq_model.config)
@@ -191,9 +229,10 @@ def evaluate_pixelsnail(args, prior, device: str) -> tuple[dict, dict]:
     image_column, label_column = resolve_columns(image_dataset, args.image_column, args.label_column)
 
     def images(split: str):
-        return image_loader(
-            image_dataset, split, processor, args.batch_size, args.num_workers, image_column, label_column
-        )
+        loader = image_loader(image_dataset, split, processor, args.batch_size, args.num_workers, image_column,
+                              label_column, args.validation_split_percentage)  # fmt: skip
+        log_part(loader.part, "reading the images")
+        return loader
 
     if nll_bound:
         # The decoder's bits on the images whose codes the prior was just scored on: the same split and count.
@@ -215,9 +254,9 @@ def evaluate_pixelsnail(args, prior, device: str) -> tuple[dict, dict]:
                 columns = _prior_columns(path)
                 if columns.code_column is None:
                     raise SystemExit(f"{path} has no codes_info.json naming its code level: pass --no_nll_bound")
-                code_bits += score_prior(args, level_prior, data_info, columns.code_column, columns.condition_column)[
-                    "bits_per_dim"
-                ]
+                level_metrics, _ = score_prior(args, level_prior, data_info, columns.code_column,
+                                               columns.condition_column)  # fmt: skip
+                code_bits += level_metrics["bits_per_dim"]
             metrics["all_levels_bits_per_dim"] = code_bits
         metrics["reconstruction_bits_per_dim"] = decoder["reconstruction_bits_per_dim"]
         metrics["reconstruction_sigma"] = decoder["reconstruction_sigma"]
@@ -240,7 +279,7 @@ def evaluate_pixelsnail(args, prior, device: str) -> tuple[dict, dict]:
         )
         metrics["fid_samples"] = len(references)
         metrics["fid_seconds"] = time.perf_counter() - start
-    return metrics, described
+    return metrics, described, part
 
 
 def _missing_local_path(dataset: str) -> bool:
@@ -259,11 +298,11 @@ def main(argv: list[str] | None = None) -> dict:
     model = model.to(device).eval()
     model_type = model.config.model_type
     if model_type in VQ_MODEL_TYPES:
-        metrics, described = evaluate_vq(args, model)
+        metrics, described, part = evaluate_vq(args, model)
     elif model_type == "pixelsnail":
         if args.sampling_priors is None and args.fid_samples and model.config.condition_num_embeddings is not None:
             raise SystemExit("a conditional prior samples below a top prior: pass --sampling_priors TOP THIS")
-        metrics, described = evaluate_pixelsnail(args, model, device)
+        metrics, described, part = evaluate_pixelsnail(args, model, device)
     else:
         raise SystemExit(f"cannot evaluate a model of type {model_type!r}: expected vqvae, vqvae2 or pixelsnail")
 
@@ -278,13 +317,19 @@ def main(argv: list[str] | None = None) -> dict:
             task=described["task"],
             dataset_type=dataset_type,
             dataset_name=dataset_name,
-            dataset_split=args.split,
+            dataset_split=part.split,
+            held_out_percentage=part.held_out_percentage,
         ),
         "evaluation": {
             "model_name_or_path": args.model_name_or_path,
             "model_type": model_type,
             "dataset": args.dataset,
-            "split": args.split,
+            # What was read: `split`, or its `held_out_percentage` % held out of training (`requested_split` is
+            # an evaluation split the dataset lacks). Cards built from this file name it so.
+            "split": part.split,
+            "requested_split": args.split,
+            "held_out_percentage": part.held_out_percentage,
+            "validation_split_percentage": args.validation_split_percentage,
             "max_samples": args.max_samples,
             "fid_samples": args.fid_samples or None,
             "seconds": time.perf_counter() - start,

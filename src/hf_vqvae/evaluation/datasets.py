@@ -28,7 +28,8 @@ KNOWN_SOURCES = {
 @dataclass
 class DatasetInfo:
     """What a card says about the data: the Hub id (if the data is on the Hub), a readable name, the evaluation
-    split, class names, and the local folder (to read an example image from)."""
+    split, class names, and the local folder (to read an example image from). `held_out_percentage` is set when the
+    evaluation read the share of `split` (the train split) that training held out, not a split of its own."""
 
     name: str
     hub_id: str | None = None
@@ -36,11 +37,27 @@ class DatasetInfo:
     class_names: list[str] | None = None
     local_dir: Path | None = None
     image_column: str = "image"
+    held_out_percentage: float | None = None
+    train_split: str = "train"
 
     @property
     def model_index_type(self) -> str:
         """The model-index `dataset.type`: the Hub id where there is one, else the name."""
         return self.hub_id or self.name
+
+    @property
+    def evaluated_part(self) -> str:
+        """The evaluation data in a card's words (markdown): the held-out split, or the share of the train split."""
+        if self.held_out_percentage:
+            return f"the held-out {self.held_out_percentage:g}% of the `{self.split}` split"
+        return f"the held-out `{self.split}` split"
+
+    @property
+    def trained_part(self) -> str:
+        """The training data in a card's words (markdown): the train split, less its held-out share if any."""
+        if self.held_out_percentage and self.split == self.train_split:
+            return f"the other {100 - self.held_out_percentage:g}% of the `{self.train_split}` split"
+        return f"the `{self.train_split}` split"
 
 
 def local_dir(source: str) -> Path | None:
@@ -67,25 +84,32 @@ def class_names_of(folder: Path | None, column: str = "label") -> list[str] | No
 
 
 def describe_dataset(
-    source: str, split: str = "test", image_column: str = "image", class_names: list[str] | None = None
+    source: str,
+    split: str = "test",
+    image_column: str = "image",
+    class_names: list[str] | None = None,
+    held_out_percentage: float | None = None,
+    train_split: str = "train",
 ) -> DatasetInfo:
     """A `--dataset` value as a `DatasetInfo`: a Hub dataset id is its own type and name; a local folder written by
     `scripts/prepare_data.py` is described by its source (Fashion-MNIST: the Hub id `zalando-datasets/fashion_mnist`);
-    any other folder by its name."""
+    any other folder by its name. `held_out_percentage`: the evaluation read that share of `split`, held out of
+    training (a dataset without an evaluation split of its own)."""
     local = local_dir(source)
+    parts = {"split": split, "held_out_percentage": held_out_percentage or None, "train_split": train_split}
     if local is None:
         # Not a local folder: a Hub dataset id, as `datasets.load_dataset` takes it.
-        return DatasetInfo(name=source, hub_id=source or None, split=split, class_names=class_names)
+        return DatasetInfo(name=source, hub_id=source or None, class_names=class_names, **parts)
     info_file = local / "dataset_info.json"
     known = KNOWN_SOURCES.get(json.loads(info_file.read_text()).get("source")) if info_file.exists() else None
     known = known or {"hub_id": None, "name": local.name, "class_names": None}
     return DatasetInfo(
         name=known["name"],
         hub_id=known["hub_id"],
-        split=split,
         class_names=class_names or class_names_of(local, "label") or known["class_names"],
         local_dir=local,
         image_column=image_column,
+        **parts,
     )
 
 

@@ -76,6 +76,14 @@ def metric_entries(metrics: Mapping[str, Any]) -> list[tuple[str, str, float]]:
     return entries
 
 
+def held_out_dataset_name(dataset_name: str, dataset_split: str | None, held_out_percentage: float | None) -> str:
+    """The model-index `dataset.name` of results on the share of a train split that training held out: the name
+    says so, since the split named beside it is the one the model was trained on."""
+    if not held_out_percentage:
+        return dataset_name
+    return f"{dataset_name} (held-out {held_out_percentage:g}% of {dataset_split or 'train'})"
+
+
 def eval_results(
     metrics: Mapping[str, Any],
     *,
@@ -84,6 +92,7 @@ def eval_results(
     dataset_name: str,
     dataset_split: str | None = None,
     dataset_config: str | None = None,
+    held_out_percentage: float | None = None,
 ) -> list[EvalResult]:
     """`huggingface_hub.EvalResult`s of `metrics` (keys as `evaluate_vq_model` / `evaluate_prior` return them, plus
     `fid`; or a metrics.json of scripts/train.py, whose `eval/` keys are the same), for
@@ -94,6 +103,8 @@ def eval_results(
         dataset_type: the Hub dataset id where there is one (`describe_dataset`), else a short name.
         dataset_name: a readable name of the dataset.
         dataset_split: the split evaluated.
+        held_out_percentage: the share of `dataset_split` (a train split) that training held out and the
+            evaluation read, where the dataset has no evaluation split: named in `dataset.name` and `dataset.args`.
     """
     if task not in TASK_INFO:
         raise ValueError(f"unknown task {task!r}; choose one of {sorted(TASK_INFO)}")
@@ -106,6 +117,7 @@ def eval_results(
         dataset_name=dataset_name,
         dataset_split=dataset_split,
         dataset_config=dataset_config,
+        held_out_percentage=held_out_percentage,
     )
 
 
@@ -118,17 +130,20 @@ def eval_results_of_entries(
     dataset_name: str,
     dataset_split: str | None = None,
     dataset_config: str | None = None,
+    held_out_percentage: float | None = None,
 ) -> list[EvalResult]:
     """One `EvalResult` per `(metric type, readable name, value)` entry (`metric_entries`, possibly renamed), all
-    of one task and dataset."""
+    of one task and dataset (`held_out_percentage` as in `eval_results`)."""
+    held_out = {"held_out_percentage": held_out_percentage} if held_out_percentage else None
     return [
         EvalResult(
             task_type=task_type,
             task_name=task_name,
             dataset_type=dataset_type,
-            dataset_name=dataset_name,
+            dataset_name=held_out_dataset_name(dataset_name, dataset_split, held_out_percentage),
             dataset_config=dataset_config,
             dataset_split=dataset_split,
+            dataset_args=held_out,
             metric_type=metric_type,
             metric_name=name,
             metric_value=value,
@@ -159,6 +174,7 @@ __all__ = [
     "TASK_INFO",
     "eval_results",
     "eval_results_of_entries",
+    "held_out_dataset_name",
     "level_metric_key",
     "level_names",
     "metric_entries",

@@ -99,6 +99,7 @@ def _eval_results(rows: list[dict], task: str, dataset: DatasetInfo, task_name: 
         dataset_type=dataset.model_index_type,
         dataset_name=dataset.name,
         dataset_split=dataset.split,
+        held_out_percentage=dataset.held_out_percentage,
     )
 
 
@@ -137,7 +138,7 @@ def render_model_card(
         images: repo-relative paths of the pictures: "reconstructions", "samples", "example_input",
             "example_reconstruction" (any subset).
         license: the weights' license (a Hub license id).
-        class_names: names of the classes of a class-conditional prior.
+        class_names: names of the classes of a class-conditional prior (VQ cards name `dataset.class_names`).
         sampling: for a bundle, how `images["samples"]` was made (seed, temperature, top_k, num_images).
     """
     config = json.loads((repo_dir / "config.json").read_text())
@@ -169,7 +170,7 @@ def render_model_card(
             widget.append(
                 {
                     "src": images["example_input"],
-                    "example_title": f"A {dataset.split} image of {dataset.name}",
+                    "example_title": f"A held-out {dataset.split} image of {dataset.name}",
                     "output": {"url": images["example_reconstruction"]},
                 }
             )

@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 from transformers import AutoModel
 
+from ..data import HeldOut
 from ..evaluation.datasets import DatasetInfo
 from ..image_processing_vqvae import VQVAEImageProcessor
 from ..images import save_sample_grid
@@ -36,20 +37,20 @@ logger = logging.getLogger(__name__)
 
 
 def example_image(dataset: DatasetInfo) -> Image.Image | None:
-    """The first image of the evaluation split of a local dataset (parquet shards), or None."""
+    """The first image of the evaluation data of a local dataset (parquet shards), or None: of its evaluation split,
+    or the first that training held out of its train split."""
     if dataset.local_dir is None:
         return None
     import pyarrow.parquet as pq
 
     shards = sorted(dataset.local_dir.glob(f"**/{dataset.split}-*.parquet"))
-    if not shards:
-        return None
-    column = pq.read_table(shards[0], columns=[dataset.image_column]).column(0)
-    if len(column) == 0:
-        return None
-    value = column[0].as_py()
-    data = value.get("bytes") if isinstance(value, dict) else value
-    return Image.open(io.BytesIO(data)) if data else None
+    held_out = HeldOut(dataset.held_out_percentage, "image") if dataset.held_out_percentage else None
+    for shard in shards:
+        for value in pq.read_table(shard, columns=[dataset.image_column]).column(0).to_pylist():
+            if held_out is None or held_out({"image": value}):
+                data = value.get("bytes") if isinstance(value, dict) else value
+                return Image.open(io.BytesIO(data)) if data else None
+    return None
 
 
 def _fresh_dir(repo_dir: str | Path) -> Path:

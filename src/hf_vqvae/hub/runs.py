@@ -98,16 +98,35 @@ class TrainingRun:
 
     def dataset(self) -> DatasetInfo:
         """The data the run was trained on. Priors train on code datasets; their card names the image dataset the
-        codes were extracted from (`codes_info.json`'s `source_dataset`)."""
+        codes were extracted from (`codes_info.json`'s `source_dataset`). Class names are those train.py recorded
+        (class subfolders, a `ClassLabel` column), else those of the dataset's parquet metadata or known source."""
         source = self.train_args.get("dataset") or ""
-        image_column = self.train_args.get("image_column", "image")
-        class_names = None
+        image_column = self.train_args.get("image_column") or "image"
+        class_names = self.train_args.get("class_names")
         if self.codes_info is not None:
-            class_names = class_names_of(local_dir(source), "label")
+            class_names = class_names or class_names_of(local_dir(source), "label")
             source = self.codes_info.source_dataset or source
+        split, held_out_percentage = self.evaluated_split()
         return describe_dataset(
-            source, split=self.train_args.get("eval_split", "test"), image_column=image_column, class_names=class_names
+            source,
+            split=split,
+            image_column=image_column,
+            class_names=class_names,
+            held_out_percentage=held_out_percentage,
+            train_split=self.train_args.get("train_split") or "train",
         )
+
+    def evaluated_split(self) -> tuple[str, float | None]:
+        """`(split, held-out percentage or None)` of the card's figures: what scripts/evaluate.py read if its
+        results are the card's, else the run's own evaluation data. A percentage means the share of that (train)
+        split held out of training, for a dataset without an evaluation split of its own."""
+        if self.evaluation:
+            evaluated = self.evaluation.get("evaluation") or {}
+            return evaluated.get("split") or "test", evaluated.get("held_out_percentage") or None
+        eval_split = self.train_args.get("eval_split") or "test"
+        if eval_split != self.train_args.get("train_split"):
+            return eval_split, None
+        return eval_split, self.train_args.get("validation_split_percentage") or None
 
 
 __all__ = ["IMAGES_DIR", "TrainingRun"]
