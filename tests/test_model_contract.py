@@ -243,3 +243,21 @@ def test_init_weights_recreates_every_buffer_exactly(model_class):
     from_meta.train()(torch.rand(2, 3, 16, 16) * 2 - 1)
     for quantizer in from_meta.quantizers:
         assert quantizer.initialized and quantizer.ema_sum.abs().sum() > 0
+
+
+def test_code_input_vq_model_exports_and_compiles_fullgraph_with_eager_outputs():
+    """The code-map check reads values only in eager mode, so `torch.export` and `torch.compile(fullgraph=True)`
+    trace a stage-2 VQ-VAE whole; eager mode still rejects out-of-range codes."""
+    torch.manual_seed(0)
+    torch._dynamo.reset()
+    config = VQVAEConfig(image_size=8, downsample_factor=4, in_channels=6, input_num_embeddings=11, **TINY_SIZES)
+    model = VQVAEModel(config).eval()
+    codes = torch.randint(0, 11, (2, 8, 8), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = model(codes).reconstruction
+        exported = torch.export.export(model, args=(codes,))
+        torch.testing.assert_close(exported.module()(codes).reconstruction, expected, rtol=1e-5, atol=1e-5)
+        compiled = torch.compile(model, fullgraph=True, backend="eager")
+        torch.testing.assert_close(compiled(codes).reconstruction, expected, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match=r"\[0, 11\)"):
+        model(codes + 11)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import torch
 from torch import nn
 from transformers.utils import logging
 
@@ -11,6 +12,12 @@ from .layers import init_conv_weights
 from .quantizer import VectorQuantizer
 
 logger = logging.get_logger(__name__)
+
+
+def is_traced() -> bool:
+    """Whether torch.compile, torch.export or the JIT tracer is tracing: data-dependent Python checks
+    (`int(tensor)`) would break the graph there, so input checks that read values run in eager mode only."""
+    return torch.compiler.is_compiling() or torch.compiler.is_exporting() or torch.jit.is_tracing()
 
 
 class StrictLoadingMixin:

@@ -31,7 +31,7 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .layers import Decoder, Encoder, conv, upsampler
-from .modeling_utils import VQPreTrainedMixin
+from .modeling_utils import VQPreTrainedMixin, is_traced
 from .quantizer import VectorQuantizer, VectorQuantizerOutput
 
 _SIGNAL_AXES = {1: "length", 2: "height, width", 3: "frames, height, width"}
@@ -89,7 +89,8 @@ class VQVAE2Output(ModelOutput):
 
 def check_code_map(codes: torch.Tensor, num_embeddings: int, spatial_dims: int) -> None:
     """Raises unless `codes` is an integer tensor `(B, *spatial)` with `spatial_dims` sides and values in
-    `[0, num_embeddings)`: the input of a model whose config sets `input_num_embeddings`."""
+    `[0, num_embeddings)`: the input of a model whose config sets `input_num_embeddings`. The value range needs the
+    tensor's data, so it is checked in eager mode only (not while torch.compile or torch.export trace)."""
     if not isinstance(codes, torch.Tensor):
         raise TypeError(f"this model's input is a code map: pass a torch.LongTensor, got {type(codes).__name__}")
     if codes.dtype.is_floating_point or codes.dtype.is_complex or codes.dtype == torch.bool:
@@ -101,7 +102,7 @@ def check_code_map(codes: torch.Tensor, num_embeddings: int, spatial_dims: int) 
         raise ValueError(
             f"the input code map must have shape (batch, {_SIGNAL_AXES[spatial_dims]}), got {tuple(codes.shape)}"
         )
-    if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= num_embeddings):
+    if not is_traced() and codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= num_embeddings):
         raise ValueError(
             f"the input code map must hold codes in [0, {num_embeddings}), got values in "
             f"[{int(codes.min())}, {int(codes.max())}]"
