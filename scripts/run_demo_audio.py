@@ -9,7 +9,8 @@ speaker-conditional prior over the codes, WAV files and a Hub-ready folder. `mak
    baseline, the code bit rate;
 4. prior: a speaker-conditional 1-D PixelSNAIL over the codes of training crops, sampled and decoded to speech;
 5. a Hub-ready folder: model, feature extractor, pipelines, prior (`prior/`), WAV examples, a spectrogram grid, a
-   card with the metrics and the speakers' licences.
+   card with the metrics and the speakers' licences, and a Gradio demo (`cd <output_dir>/hub && python app.py`;
+   `scripts/push_to_hub.py <output_dir>/hub --hub_model_id org/name --space` pushes it as a Space).
 
 On 2 cores this takes about 20 minutes (`--threads 1` where other jobs share the machine), and the quality is
 that of 20 minutes of CPU training: expect noisy, babbling WaveNet samples that follow the loudness and only
@@ -46,6 +47,7 @@ from hf_vqvae.audio_metrics import SpeakerClassifier, code_bits_per_second, mult
 from hf_vqvae.data.speech import SPEAKERS, prepare_speech
 from hf_vqvae.hub.audio_card import write_audio_card
 from hf_vqvae.hub.pipelines import REPO_TASKS, add_pipelines
+from hf_vqvae.space import write_app
 
 REPO = Path(__file__).resolve().parents[1]
 # A small WaveNet (10 layers, dilations 1..512, receptive field 64 ms) that learns something in minutes on a CPU;
@@ -242,6 +244,7 @@ def main() -> None:
         write_wav(hub / "examples" / f"prior_sample_{SPEAKERS[speaker].name.lower().replace(' ', '_')}.wav",
                   samples[i], rate)  # fmt: skip
     save_spectrogram_grid([list(originals), list(reconstructions), list(conversions)], hub / "spectrograms.png", rate)
+    write_app(hub)  # the Gradio demo (`python app.py`): upload or record speech, pick a speaker, hear it decoded
     rows = [
         ("held-out NLL (nats / mu-law sample)", f"{results['heldout_nll_nats']:.3f} (unigram baseline "
          f"{results['unigram_nll_nats']:.3f})"),

@@ -13,7 +13,8 @@
     HF_HUB_OFFLINE=1 python scripts/run_demo_env.py --quick                         # a smoke run, minutes
 
 Everything lands in --output_dir: `metrics.json`, `rollout.gif`, `two_stage_samples.png`, `hub/video/`,
-`hub/two-stage/` (each `save_pretrained` folder with code, card and images; push with scripts/push_to_hub.py).
+`hub/two-stage/` (each `save_pretrained` folder with code, card and images; push with scripts/push_to_hub.py, and
+`--space` for the video folder's Gradio demo: `cd hub/video && python app.py` runs it locally).
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
 from hf_vqvae import (
     PixelSNAILConfig,
@@ -52,6 +55,7 @@ from hf_vqvae.env.metrics import (
 from hf_vqvae.env.training import clip_batches, code_batches, fit, frame_batches, prior_batches, stack_frames
 from hf_vqvae.hub.pipelines import PIPELINES, add_pipelines
 from hf_vqvae.pipeline_video import VQVideoPipeline
+from hf_vqvae.space import write_app
 
 logger = logging.getLogger("run_demo_env")
 VIDEO_TASK = "video-prediction"
@@ -106,7 +110,11 @@ def build_models(sizes: dict, num_actions: int, top_factor: int) -> tuple:
     return stage1, stage2, prior, dynamics
 
 
-def save_video_repo(video, metrics, data_info, folder: Path, repo_id: str, gif: Path, command: str) -> None:
+def save_video_repo(
+    video, metrics, data_info, folder: Path, repo_id: str, gif: Path, command: str, example_frame: np.ndarray
+) -> None:
+    """The video model's Hub folder: model, frame processor, pipelines, the rollout GIF, a held-out first frame for
+    the demo (`images/example_frame.png`), the demo `app.py` and the card."""
     video.save_pretrained(folder)
     # The frame VQ-VAE inside serves the image pipelines (they read `vq_model`), with a processor for its frames.
     VQVAEImageProcessor.for_model_size(video.config.image_size).save_pretrained(folder)
@@ -115,6 +123,8 @@ def save_video_repo(video, metrics, data_info, folder: Path, repo_id: str, gif: 
     add_pipelines(folder, [VIDEO_TASK, "image-to-image", "image-feature-extraction"])
     (folder / "images").mkdir(exist_ok=True)
     shutil.copy(gif, folder / "images" / "rollout.gif")
+    Image.fromarray(example_frame).save(folder / "images" / "example_frame.png")
+    write_app(folder)  # the Gradio demo: a first frame and actions in, the predicted frames out
     render_video_card(video, metrics, data_info, repo_id, "images/rollout.gif", command).save(folder / "README.md")
 
 
@@ -229,7 +239,8 @@ def main() -> None:
     samples = bundle.generate(16, generator=torch.Generator().manual_seed(0))
     png = frame_grid(samples, out / "two_stage_samples.png", columns=8, scale=2)
     command = "python scripts/run_demo_env.py" + (" --quick" if args.quick else "")
-    save_video_repo(video, results, data_info, out / "hub" / "video", f"{args.hub_prefix}/vizdoom-video", gif, command)
+    video_id = f"{args.hub_prefix}/vizdoom-video"
+    save_video_repo(video, results, data_info, out / "hub" / "video", video_id, gif, command, test[0].frames[0])
     save_two_stage_repo(
         bundle, results, data_info, out / "hub" / "two-stage", f"{args.hub_prefix}/vizdoom-two-stage", png, command
     )

@@ -3,7 +3,9 @@ selenium and chromedriver, and small page helpers with bounded waits. Nothing he
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import shutil
 import socket
 import subprocess
@@ -70,6 +72,45 @@ class App:
         self._log_file.close()
 
 
+@contextlib.contextmanager
+def torch_threads(count: int):
+    """This process at `count` torch threads: an app's outputs are compared with computations here at the thread
+    count the app runs with (`app_env`), so that both run the same float operations in the same order."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def app_env(logs: Path, hf_home: Path, **extra: str) -> dict[str, str]:
+    """The environment of an app process: offline, one thread (so that its outputs can be compared bitwise with the
+    test's own computation at one thread), its Hub cache and gradio files under the test's folders."""
+    env = {
+        **os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_HOME": str(hf_home),
+        "HF_HUB_CACHE": str(hf_home / "hub"), "HF_MODULES_CACHE": str(hf_home / "modules"),
+        "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_TEMP_DIR": str(logs / "gradio"), **extra,
+    }  # fmt: skip
+    env.pop("HF_VQVAE_MODEL", None)
+    return env
+
+
+@contextlib.contextmanager
+def running(*apps: App):
+    """Waits until every app answers (they start side by side), yields them, and stops them all."""
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        for app in apps:
+            app.wait_until_up(deadline)
+        yield apps
+    finally:
+        for app in apps:
+            app.stop()
+
+
 # -------------------------------------------------------------------------------------------- the browser
 def headless_chromium(profile: Path):
     """Headless Chromium with a fresh profile, driven through chromedriver (never selenium-manager, which would
@@ -91,6 +132,15 @@ def headless_chromium(profile: Path):
     return driver
 
 
+@contextlib.contextmanager
+def browser_session(profile: Path):
+    driver = headless_chromium(profile)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
 # ------------------------------------------------------------------------------------------- page helpers
 def wait_for(driver, condition, what: str, timeout: float = ACTION_TIMEOUT):
     from selenium.webdriver.support.ui import WebDriverWait
@@ -106,19 +156,38 @@ def css(driver, selector: str) -> list:
     return driver.find_elements(By.CSS_SELECTOR, selector)
 
 
-def open_page(driver, url: str) -> None:
+def open_page(driver, url: str, field: str = "upload") -> None:
     driver.get(url)
-    wait_for(driver, lambda d: css(d, "#upload input[type=file]"), "the upload field")
+    wait_for(driver, lambda d: css(d, f"#{field} input[type=file]"), "the upload field")
 
 
-def upload(driver, path: Path) -> None:
-    css(driver, "#upload input[type=file]")[0].send_keys(str(path))
+def upload(driver, path: Path, field: str = "upload", preview: str = "img") -> None:
+    css(driver, f"#{field} input[type=file]")[0].send_keys(str(path))
     # Uploaded: the preview shows it, or the page says why it did not take it.
-    wait_for(driver, lambda d: css(d, "#upload img") or toasts(d), f"the upload of {path.name}")
+    wait_for(driver, lambda d: css(d, f"#{field} {preview}") or toasts(d), f"the upload of {path.name}")
+
+
+def fetch(url: str) -> bytes:
+    assert url.startswith("http://127.0.0.1:"), url
+    with urllib.request.urlopen(url, timeout=ACTION_TIMEOUT) as response:
+        return response.read()
 
 
 def toasts(driver) -> list[str]:
     return [element.text for element in css(driver, "[data-testid='toast-body'], .toast-body") if element.text]
+
+
+def texts(driver, selector: str) -> list[str]:
+    """The texts of the elements `selector` finds, skipping any that the page replaces while they are read (a
+    progress bar redraws many times a second)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    found = []
+    for element in css(driver, selector):
+        with contextlib.suppress(StaleElementReferenceException):
+            if element.text:
+                found.append(element.text)
+    return found
 
 
 def text_of(driver, element_id: str) -> str:
@@ -127,9 +196,7 @@ def text_of(driver, element_id: str) -> str:
 
 
 def image_at(url: str) -> Image.Image:
-    assert url.startswith("http://127.0.0.1:"), url
-    with urllib.request.urlopen(url, timeout=ACTION_TIMEOUT) as response:
-        return Image.open(io.BytesIO(response.read())).convert("RGB")
+    return Image.open(io.BytesIO(fetch(url))).convert("RGB")
 
 
 def images_in(driver, selector: str) -> list[Image.Image]:

@@ -20,9 +20,7 @@ The test is skipped only where no Chromium and chromedriver are found (`make tes
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import time
 from importlib import metadata
 from pathlib import Path
 from types import SimpleNamespace
@@ -33,15 +31,17 @@ import torch
 from browser_helpers import (
     CHROMEDRIVER,
     CHROMIUM,
-    START_TIMEOUT,
     App,
+    app_env,
+    browser_session,
     css,
-    headless_chromium,
     images_in,
     open_page,
+    running,
     screenshot,
     text_of,
     toasts,
+    torch_threads,
     upload,
     wait_for,
 )
@@ -69,17 +69,12 @@ pytestmark = pytest.mark.slow
 
 PHOTOS = ("astronaut", "coffee", "chelsea")
 SIZE = 16
-SINGLE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _single_thread():
-    # The samples compared below come from the app process (one thread) and from this one: one thread each, so
-    # both run the same float operations in the same order.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):  # as the app processes run
+        yield
 
 
 # ------------------------------------------------------------------------------------------------- the models
@@ -172,16 +167,20 @@ def folders(tmp_path_factory) -> SimpleNamespace:
 # ---------------------------------------------------------------------------------------- the Space folder
 def test_every_image_repo_carries_the_app(folders):
     template = app_template().read_bytes()
-    assert (folders.generation / "app.py").read_bytes() == template
-    assert (folders.vqvae2 / "app.py").read_bytes() == template
+    common = app_template().with_name("demo_common.py").read_bytes()
+    for folder in (folders.generation, folders.vqvae2):
+        assert (folder / "app.py").read_bytes() == template
+        assert (folder / "demo_common.py").read_bytes() == common  # what the app imports its shared parts from
+        assert (folder / "requirements.txt").read_text().split() == pinned_requirements()
     # A prior alone makes code maps, not images: no demo; its generation bundle is the demo.
     assert not (folders.prior_repo / "app.py").exists()
+    assert not (folders.prior_repo / "requirements.txt").exists()
 
 
 def test_the_space_folder_is_complete(folders):
     template = app_template().read_bytes()
     assert write_app(folders.prior_repo) is None
-    with pytest.raises(ValueError, match="serves no image pipeline"):
+    with pytest.raises(ValueError, match="serves no pipeline a demo drives"):
         build_space(folders.prior_repo, folders.root / "prior-space")
 
     from huggingface_hub import SpaceCard
@@ -197,7 +196,8 @@ def test_the_space_folder_is_complete(folders):
     # The model card travels as model_card.md; the weights, code and processor config as they are.
     model_card = (folders.generation / "README.md").read_text()
     assert (space / "model_card.md").read_text() == model_card
-    for name in ("config.json", "model.safetensors", "preprocessor_config.json", "pipeline_vqvae.py"):
+    files = ("config.json", "model.safetensors", "preprocessor_config.json", "pipeline_vqvae.py", "demo_common.py")
+    for name in files:
         assert (space / name).read_bytes() == (folders.generation / name).read_bytes(), name
     assert (space / "app.py").read_bytes() == template
 
@@ -216,39 +216,19 @@ def apps(folders, tmp_path_factory):
     if CHROMIUM is None or CHROMEDRIVER is None:
         pytest.skip("no Chromium / chromedriver (Debian: apt-get install chromium chromium-driver; make data-deps)")
     logs = tmp_path_factory.mktemp("app_logs")
-    env = {
-        **os.environ,
-        **SINGLE_THREAD,
-        "HF_HUB_OFFLINE": "1",
-        "HF_HOME": str(folders.hf_home),
-        "HF_HUB_CACHE": str(folders.hf_home / "hub"),
-        "HF_MODULES_CACHE": str(folders.hf_home / "modules"),
-        "GRADIO_ANALYTICS_ENABLED": "False",
-        "GRADIO_TEMP_DIR": str(logs / "gradio"),
-    }
-    env.pop("HF_VQVAE_MODEL", None)
+    env = app_env(logs, folders.hf_home)
     empty = tmp_path_factory.mktemp("elsewhere")
-    started = [
+    with running(
         App(folders.space / "app.py", folders.space, logs / "space.log", env),
         App(app_template(), empty, logs / "hub.log", env, "--model", "org/vqvae2-photos"),
-    ]
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        for app in started:
-            app.wait_until_up(deadline)
-        yield SimpleNamespace(space=started[0], hub=started[1])
-    finally:
-        for app in started:
-            app.stop()
+    ) as (space, hub):
+        yield SimpleNamespace(space=space, hub=hub)
 
 
 @pytest.fixture(scope="module")
 def browser(apps, tmp_path_factory):
-    driver = headless_chromium(tmp_path_factory.mktemp("chromium_profile"))
-    try:
+    with browser_session(tmp_path_factory.mktemp("chromium_profile")) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def enlarged(image: Image.Image, factor: int) -> np.ndarray:

@@ -8,6 +8,8 @@ from typing import Any
 
 from huggingface_hub import ModelCard, ModelCardData
 
+from ..space.build import DEMO_APPS, demo_card_section
+
 
 def _template(name: str) -> str:
     return str(resources.files("hf_vqvae") / "model_cards" / name)
@@ -72,6 +74,7 @@ def render_video_card(
         "copy_last_codes_psnr_per_step": prediction["copy_last_codes_psnr_per_step"],
         "reconstruction_psnr_per_step": prediction["reconstruction_psnr_per_step"],
         "command": command,
+        "demo_section": demo_card_section(repo_id, DEMO_APPS["vq_video"]),
     }
     data = _card_data(context["model_name"], ["video-prediction", "pixelsnail"])
     return ModelCard.from_template(data, template_path=_template("video.md"), **context)

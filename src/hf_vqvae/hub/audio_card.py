@@ -9,6 +9,8 @@ from typing import Any
 
 from huggingface_hub import ModelCard, ModelCardData
 
+from ..space.build import DEMO_APPS, demo_card_section
+
 
 def _table(rows: Sequence[tuple[str, str]]) -> str:
     return "\n".join(["| | |", "|---|---|", *(f"| {name} | {value} |" for name, value in rows)])
@@ -62,6 +64,7 @@ codes = pipeline("feature-extraction", model="{repo_id}", trust_remote_code=True
 Decoding samples the WaveNet sample by sample (Fast WaveNet queues): on one CPU thread it runs tens of times
 slower than real time, so keep clips short.
 
+{demo_card_section(repo_id, DEMO_APPS["audio_vqvae"])}
 ## Measured on held-out utterances
 
 {_table(metrics)}

@@ -1,7 +1,9 @@
 """The web demo of Hub-ready folders, and their Hugging Face Space variant.
 
-* `write_app(repo_dir)`: puts the Gradio demo `app.py` (the template shipped beside this file) into a model folder
-  that serves images, so that `python app.py` in a downloaded repo runs the demo.
+* `write_app(repo_dir)`: puts the folder's Gradio demo into it as `app.py` (with `demo_common.py`), so that
+  `python app.py` in a downloaded repo runs the demo. `DEMO_APPS` says which demo serves which model type: images
+  (`app.py`: VQ-VAE, VQ-VAE-2, generation bundles), speech (`audio_app.py`: the audio VQ-VAE) and environments
+  (`video_app.py`: the action-conditioned video model).
 * `build_space(repo_dir, space_dir, ...)`: a Space folder from a model folder: the model's files, `app.py`, a
   README.md holding the Space's metadata (`sdk: gradio`, `sdk_version`, `app_file`, ...), the model card as
   `model_card.md`, and a `requirements.txt` pinned to the versions the demo was tested with.
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from dataclasses import dataclass, replace
 from importlib import metadata, resources
 from pathlib import Path
 
@@ -23,42 +26,146 @@ import yaml
 logger = logging.getLogger(__name__)
 
 APP_FILE = "app.py"
+# The module every app imports its shared parts from, copied beside it.
+COMMON_FILE = "demo_common.py"
+REQUIREMENTS_FILE = "requirements.txt"
 # The Gradio version the demo is tested with (tests/test_space_app.py drives it in a real browser); the `demo` extra
 # of pyproject.toml pins the same.
 GRADIO_VERSION = "6.31.0"
-# What the Space installs besides gradio: the demo's imports and what loading the model needs.
+# What every Space installs besides gradio: the demos' imports and what loading the model needs.
 SPACE_REQUIREMENTS = ("torch", "transformers", "safetensors", "huggingface_hub", "pillow", "numpy")
-# The tasks whose pipelines the demo drives; a folder serving none of them (a prior alone) gets no demo.
-DEMO_TASKS = ("image-to-image", "unconditional-image-generation")
 MODEL_CARD_FILE = "model_card.md"
 MAX_SHORT_DESCRIPTION = 60  # the Hub's limit on a Space's `short_description`
 _IGNORED = shutil.ignore_patterns(".*", "__pycache__", "*.pyc")
 
 
-def app_template() -> Path:
-    """The demo's source, shipped as package data (`hf_vqvae/space/app.py`)."""
-    return Path(str(resources.files("hf_vqvae") / "space" / APP_FILE))
+@dataclass(frozen=True)
+class DemoApp:
+    """One web demo: the template that becomes a folder's `app.py`, and what its Space says and installs.
+
+    Args:
+        template: the app's file in `hf_vqvae/space`.
+        task: the pipeline it drives; a folder whose config.json does not register it gets no such demo.
+        title: the Space's title.
+        short_description: one line under the title on the Hub (at most 60 characters).
+        summary: what the Space's README says the demo does.
+        requirements: distributions it needs besides gradio and `SPACE_REQUIREMENTS`.
+        emoji: the Space's emoji.
+    """
+
+    template: str
+    task: str
+    title: str
+    short_description: str
+    summary: str
+    requirements: tuple[str, ...] = ()
+    emoji: str = "🧩"
+
+    def template_path(self) -> Path:
+        """The app's source, shipped as package data."""
+        return Path(str(resources.files("hf_vqvae") / "space" / self.template))
 
 
-def serves_demo(repo_dir: str | Path) -> bool:
-    """Whether the folder's config.json registers a pipeline the demo drives (see `DEMO_TASKS`)."""
+_IMAGE_SUMMARY = (
+    "Upload an image to see its reconstruction, its code map(s) and the PSNR. The demo runs the model's own "
+    "`transformers` pipelines (`trust_remote_code=True`)."
+)
+IMAGE_APP = DemoApp("app.py", "image-to-image", "VQ-VAE demo", "Reconstructs images and shows their codes",
+                    _IMAGE_SUMMARY)  # fmt: skip
+# The demo of each model type: the table build and write_app read, rather than branches over model classes. A
+# PixelSNAIL prior alone makes code maps, not images or sound: its demo is the generation bundle that holds it.
+DEMO_APPS: dict[str, DemoApp] = {
+    "vqvae": IMAGE_APP,
+    "vqvae2": replace(IMAGE_APP, title="VQ-VAE-2 demo"),
+    "vq_generation": replace(
+        IMAGE_APP, task="unconditional-image-generation", title="VQ-VAE generation demo",
+        short_description="Reconstructs images and samples new ones",
+        summary="Upload an image to see its reconstruction, its code map(s) and the PSNR, or sample new images "
+        "(class, temperature, top-k, seed). The demo runs the model's own `transformers` pipelines "
+        "(`trust_remote_code=True`).",
+    ),
+    "audio_vqvae": DemoApp(
+        "audio_app.py", "audio-to-audio", "Audio VQ-VAE demo", "Reconstructs speech and converts voices",
+        "Upload or record speech, choose a speaker, and hear the WaveNet decoder's reconstruction (the clip's own "
+        "speaker) or voice conversion (another speaker), with the code sequence pictured. The demo runs the model's "
+        "own `transformers` pipelines (`trust_remote_code=True`).",
+        requirements=("soundfile", "soxr"), emoji="🔊",
+    ),
+    "vq_video": DemoApp(
+        "video_app.py", "video-prediction", "Action-conditioned video demo",
+        "Predicts frames from a first frame and actions",
+        "Upload a first frame (or take the example), choose a sequence of actions and watch the frames the model "
+        "predicts, as a GIF and a gallery; the Reconstruction tab shows a frame through the frame VQ-VAE. The demo "
+        "runs the model's own `transformers` pipelines (`trust_remote_code=True`).",
+        emoji="🎮",
+    ),
+}  # fmt: skip
+
+
+def app_template(model_type: str = "vqvae") -> Path:
+    """The source of the demo of `model_type` (default: the image demo), shipped as package data."""
+    return DEMO_APPS[model_type].template_path()
+
+
+def demo_app(repo_dir: str | Path) -> DemoApp | None:
+    """The demo of a saved model folder: by its config.json's `model_type`, if the folder registers the pipeline
+    that demo drives; None for a folder no demo serves (a prior alone)."""
     config_path = Path(repo_dir) / "config.json"
     if not config_path.exists():
         raise FileNotFoundError(f"{repo_dir} is not a saved model folder (no config.json)")
-    tasks = json.loads(config_path.read_text()).get("custom_pipelines") or {}
-    return any(task in tasks for task in DEMO_TASKS)
+    config = json.loads(config_path.read_text())
+    app = DEMO_APPS.get(config.get("model_type"))
+    if app is None or app.task not in (config.get("custom_pipelines") or {}):
+        return None
+    return app
+
+
+def serves_demo(repo_dir: str | Path) -> bool:
+    """Whether a demo serves the folder (see `demo_app`)."""
+    return demo_app(repo_dir) is not None
 
 
 def write_app(repo_dir: str | Path) -> Path | None:
-    """Copies the demo into a model folder that serves images; returns its path, or None for a folder with no image
-    pipeline (a PixelSNAIL prior alone: its demo is the generation bundle that holds it)."""
+    """Copies the folder's demo (its app as `app.py`, and `demo_common.py`) and the demo's pinned `requirements.txt`
+    into a model folder; returns the path of `app.py`, or None for a folder no demo serves (a PixelSNAIL prior
+    alone: its demo is the generation bundle that holds it)."""
     repo_dir = Path(repo_dir)
-    if not serves_demo(repo_dir):
-        logger.info(f"{repo_dir} serves no image pipeline: no {APP_FILE} written")
+    app = demo_app(repo_dir)
+    if app is None:
+        logger.info(f"{repo_dir} serves no pipeline a demo drives: no {APP_FILE} written")
         return None
     target = repo_dir / APP_FILE
-    shutil.copyfile(app_template(), target)
+    shutil.copyfile(app.template_path(), target)
+    shutil.copyfile(app.template_path().with_name(COMMON_FILE), repo_dir / COMMON_FILE)
+    (repo_dir / REQUIREMENTS_FILE).write_text("\n".join(pinned_requirements(app)) + "\n")
     return target
+
+
+def demo_card_section(repo_id: str, app: DemoApp | None = None) -> str:
+    """Markdown for a model card: the folder's `app.py`, how to run it, and how to push it as a Space."""
+    what = (app.summary.split(". The demo")[0] + ".") if app else "A web demo of the model."
+    return "\n".join(
+        [
+            "## Try it in a web demo",
+            "",
+            f"This repo holds a ready-to-run [Gradio](https://www.gradio.app) demo, `{APP_FILE}` (with "
+            f"`{COMMON_FILE}`). {what} It runs the model's own pipelines, so hf_vqvae need not be installed:",
+            "",
+            "```bash",
+            f"hf download {repo_id} --local-dir {repo_id.split('/')[-1]} && cd {repo_id.split('/')[-1]}",
+            "pip install -r requirements.txt   # gradio and the versions the demo was tested with",
+            "python app.py                     # then open http://127.0.0.1:7860",
+            f"python app.py --model {repo_id}   # the same app serves the Hub repo from anywhere",
+            "```",
+            "",
+            "As a Hugging Face Space (README metadata, pinned `requirements.txt`, the model files beside the app):",
+            "",
+            "```bash",
+            f"python scripts/push_to_hub.py <this folder> --hub_model_id {repo_id} --space   # hf_vqvae's script",
+            "```",
+            "",
+        ]
+    )
 
 
 def _version(distribution: str) -> str:
@@ -66,19 +173,32 @@ def _version(distribution: str) -> str:
     return metadata.version(distribution).split("+")[0]
 
 
-def pinned_requirements() -> list[str]:
-    """requirements.txt lines: gradio at the tested version, the rest at the versions installed here."""
-    return [f"gradio=={GRADIO_VERSION}", *(f"{name}=={_version(name)}" for name in SPACE_REQUIREMENTS)]
+def pinned_requirements(app: DemoApp = IMAGE_APP) -> list[str]:
+    """requirements.txt lines of a demo: gradio at the tested version, the rest at the versions installed here (a
+    distribution `app` names that is not installed here is left out: e.g. soxr, for which the audio feature
+    extractor falls back to scipy)."""
+    names = [*SPACE_REQUIREMENTS, *app.requirements]
+    installed = []
+    for name in names:
+        try:
+            installed.append(f"{name}=={_version(name)}")
+        except metadata.PackageNotFoundError:
+            logger.warning(f"{name} is not installed here: left out of requirements.txt")
+    return [f"gradio=={GRADIO_VERSION}", *installed]
+
+
+def _card_header(readme: Path) -> dict:
+    """The YAML metadata at the top of a README.md ({} without one)."""
+    if not readme.exists():
+        return {}
+    text = readme.read_text()
+    if not text.startswith("---"):
+        return {}
+    return yaml.safe_load(text.split("---", 2)[1]) or {}
 
 
 def _model_card_license(readme: Path) -> str | None:
-    if not readme.exists():
-        return None
-    text = readme.read_text()
-    if not text.startswith("---"):
-        return None
-    header = yaml.safe_load(text.split("---", 2)[1]) or {}
-    return header.get("license")
+    return _card_header(readme).get("license")
 
 
 def space_readme(
@@ -90,6 +210,7 @@ def space_readme(
     short_description: str,
     model_id: str | None,
     has_card: bool,
+    summary: str = _IMAGE_SUMMARY,
 ) -> str:
     """README.md of a Space: the metadata the Hub reads (https://huggingface.co/docs/hub/spaces-config-reference)
     and a short body."""
@@ -111,13 +232,7 @@ def space_readme(
         metadata_fields["license"] = license
     if model_id:
         metadata_fields["models"] = [model_id]
-    body = [
-        f"# {title}",
-        "",
-        "Upload an image to see its reconstruction, its code map(s) and the PSNR; generation bundles also sample new "
-        "images. The demo runs the model's own `transformers` pipelines (`trust_remote_code=True`).",
-        "",
-    ]
+    body = [f"# {title}", "", summary, ""]
     if model_id:
         body += [f"Model: [{model_id}](https://huggingface.co/{model_id}).", ""]
     if has_card:
@@ -140,7 +255,7 @@ def build_space(
     space_dir: str | Path,
     *,
     title: str | None = None,
-    emoji: str = "🧩",
+    emoji: str | None = None,
     color_from: str = "indigo",
     color_to: str = "pink",
     license: str | None = None,
@@ -158,17 +273,14 @@ def build_space(
         short_description: one line under the title on the Hub.
     """
     repo_dir, space_dir = Path(repo_dir), Path(space_dir)
-    if not serves_demo(repo_dir):
+    app = demo_app(repo_dir)
+    if app is None:
         raise ValueError(
-            f"{repo_dir} serves no image pipeline (a PixelSNAIL prior alone makes code maps, not images): build the "
-            "Space from its generation bundle"
+            f"{repo_dir} serves no pipeline a demo drives (image, audio or video; a PixelSNAIL prior alone makes code "
+            "maps, not images): build the Space from its generation bundle"
         )
     if space_dir.resolve() == repo_dir.resolve():
         raise ValueError("the Space folder must differ from the model folder")
-    config = json.loads((repo_dir / "config.json").read_text())
-    kind = {"vqvae": "VQ-VAE", "vqvae2": "VQ-VAE-2", "vq_generation": "VQ-VAE generation"}.get(
-        config.get("model_type"), "VQ-VAE"
-    )
     if space_dir.exists():
         shutil.rmtree(space_dir)
     shutil.copytree(repo_dir, space_dir, ignore=_IGNORED)
@@ -178,25 +290,22 @@ def build_space(
     if has_card:
         readme.rename(space_dir / MODEL_CARD_FILE)
     write_app(space_dir)
-    (space_dir / "requirements.txt").write_text("\n".join(pinned_requirements()) + "\n")
-    generation = config.get("model_type") == "vq_generation"
-    description = short_description or (
-        "Reconstructs images and samples new ones" if generation else "Reconstructs images and shows their codes"
-    )
+    description = short_description or app.short_description
     if len(description) > MAX_SHORT_DESCRIPTION:
         raise ValueError(
             f"short_description has {len(description)} characters; the Hub takes at most {MAX_SHORT_DESCRIPTION}"
         )
     readme.write_text(
         space_readme(
-            title=title or f"{kind} demo",
-            emoji=emoji,
+            title=title or app.title,
+            emoji=emoji or app.emoji,
             color_from=color_from,
             color_to=color_to,
             license=license,
             short_description=description,
             model_id=model_id,
             has_card=has_card,
+            summary=app.summary,
         )
     )
     return space_dir
@@ -215,9 +324,14 @@ def push_space(
     from huggingface_hub import CommitOperationAdd, HfApi
 
     space_dir = Path(space_dir)
-    missing = [name for name in ("README.md", APP_FILE, "requirements.txt") if not (space_dir / name).exists()]
+    missing = [name for name in ("README.md", APP_FILE, REQUIREMENTS_FILE) if not (space_dir / name).exists()]
     if missing:
         raise FileNotFoundError(f"{space_dir} is not a Space folder of build_space (missing {', '.join(missing)})")
+    # A model folder holds app.py and requirements.txt too; its README is a model card, not a Space's metadata.
+    if _card_header(space_dir / "README.md").get("sdk") != "gradio":
+        raise FileNotFoundError(
+            f"{space_dir} is not a Space folder of build_space (its README.md has no `sdk: gradio`)"
+        )
     files = [
         path
         for path in sorted(space_dir.rglob("*"))
@@ -241,4 +355,15 @@ def push_space(
     return commit
 
 
-__all__ = ["app_template", "build_space", "pinned_requirements", "push_space", "serves_demo", "write_app"]
+__all__ = [
+    "DEMO_APPS",
+    "DemoApp",
+    "app_template",
+    "build_space",
+    "demo_app",
+    "demo_card_section",
+    "pinned_requirements",
+    "push_space",
+    "serves_demo",
+    "write_app",
+]
