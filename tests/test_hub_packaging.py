@@ -294,8 +294,8 @@ def test_bundle_config_rejects_priors_that_do_not_fit_the_vq_model(parts):
             vq_config=parts.vq2.config,
             prior_configs=[parts.top.config, PixelSNAILConfig(num_embeddings=16, latent_height=8, latent_width=8)],
         )
-    with pytest.raises(ValueError, match="needs `vq_config`"):
-        VQGenerationConfig()
+    with pytest.raises(ValueError, match="at least one PixelSNAIL config"):
+        VQGenerationConfig(vq_config=parts.vq.config, prior_configs=[])
     bundle = VQGenerationModel.from_parts(parts.vq, [parts.prior])
     with pytest.raises(ValueError, match=r"class_labels.*lie in \[0, 3\)"):
         bundle.generate(2, class_labels=[0, 3])

@@ -26,8 +26,7 @@ from hf_vqvae import (
     VQVideoModel,
 )
 from hf_vqvae.env.media import gif_frame_count
-from hf_vqvae.hub.pipelines import PIPELINES, add_pipelines
-from hf_vqvae.pipeline_video import VQVideoPipeline
+from hf_vqvae.hub.pipelines import REPO_TASKS, add_pipelines
 
 K, SIDE, ACTIONS = 32, 4, ["LEFT", "RIGHT", "FORWARD"]
 SMALL = {"hidden_channels": 16, "residual_channels": 8, "embedding_dim": 8, "kmeans_init": False}
@@ -128,6 +127,9 @@ def test_video_pipeline_gives_frames_or_a_gif(tmp_path):
     # The frame VQ-VAE inside serves the reconstruction pipeline.
     reconstruct = pipeline("image-to-image", model=str(tmp_path), trust_remote_code=True)
     assert reconstruct(first.resize((16, 16))).size == (16, 16)
+    extract = pipeline("image-feature-extraction", model=str(tmp_path), trust_remote_code=True)
+    pixels = VQVAEImageProcessor.for_model_size(16)(first, return_tensors="pt").pixel_values
+    assert torch.equal(extract(first, return_tensors=True)["codes"], model.vq_model.encode(pixels)[0])
     with pytest.raises(ValueError, match="unknown action 'JUMP'"):
         predict(first, actions=["JUMP"])
 
@@ -150,8 +152,7 @@ def save_repo(model: VQVideoModel, folder) -> None:
     """The model with its video-prediction pipeline, as scripts/run_demo_env.py writes its Hub folder."""
     model.save_pretrained(folder)
     VQVAEImageProcessor.for_model_size(model.config.image_size).save_pretrained(folder)
-    PIPELINES.setdefault("video-prediction", VQVideoPipeline)
-    add_pipelines(folder, ["video-prediction", "image-to-image"])
+    add_pipelines(folder, REPO_TASKS["vq_video"])
 
 
 def test_video_model_hub_round_trip_without_hf_vqvae(tmp_path, hf_home):
@@ -217,7 +218,7 @@ def test_two_stage_bundle_samples_through_both_decoders_and_round_trips(tmp_path
     assert torch.equal(loaded(pixels).reconstruction, output.reconstruction)
     # The generation and reconstruction pipelines serve it as they serve any VQ generation bundle.
     VQVAEImageProcessor.for_model_size(84).save_pretrained(tmp_path)
-    add_pipelines(tmp_path, ["unconditional-image-generation", "image-to-image"])
+    add_pipelines(tmp_path, REPO_TASKS["vq_two_stage"])
     images = pipeline("unconditional-image-generation", model=str(tmp_path), trust_remote_code=True)(2, seed=0)
     assert [image.size for image in images] == [(84, 84)] * 2
     frame = Image.fromarray((torch.rand(84, 84, 3) * 255).byte().numpy())

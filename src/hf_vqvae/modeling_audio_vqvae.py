@@ -24,12 +24,13 @@ from transformers.utils import ModelOutput
 from .configuration_audio_vqvae import AudioVQVAEConfig
 from .layers import Encoder, ResidualStack, conv, init_conv_weights
 from .modeling_utils import StrictLoadingMixin
+from .modeling_vqvae import OneLevelOutput
 from .quantizer import VectorQuantizer
 from .wavenet import WaveNet, mu_law_decode, mu_law_encode
 
 
 @dataclass
-class AudioVQVAEOutput(ModelOutput):
+class AudioVQVAEOutput(OneLevelOutput, ModelOutput):
     """
     Output of [`AudioVQVAEModel.forward`].
 
@@ -55,19 +56,6 @@ class AudioVQVAEOutput(ModelOutput):
     codes: torch.LongTensor | None = None
     perplexity: torch.FloatTensor | None = None
     codebook_usage: torch.FloatTensor | None = None
-
-    # The level-list view every VQ output shares: one level.
-    @property
-    def level_codes(self) -> tuple[torch.LongTensor, ...]:
-        return (self.codes,)
-
-    @property
-    def level_perplexity(self) -> tuple[torch.FloatTensor, ...]:
-        return (self.perplexity,)
-
-    @property
-    def level_codebook_usage(self) -> tuple[torch.FloatTensor, ...]:
-        return (self.codebook_usage,)
 
 
 class AudioVQVAEPreTrainedModel(StrictLoadingMixin, PreTrainedModel):

@@ -39,7 +39,7 @@ from transformers.utils import ModelOutput
 from .configuration_pixelsnail import PixelSNAILConfig
 from .gated_pixelcnn_layers import GatedPixelCNN
 from .layers import ResidualStack, conv, init_conv_weights
-from .modeling_utils import StrictLoadingMixin
+from .modeling_utils import StrictLoadingMixin, is_traced
 from .pixelsnail_layers import CAUSAL_CONVOLUTIONS, CausalSelfAttention, GatedResidualBlock, positional_encoding
 
 
@@ -59,12 +59,6 @@ class PixelSNAILOutput(ModelOutput):
     loss: torch.FloatTensor | None = None
     logits: torch.FloatTensor | None = None
     bits_per_code: torch.FloatTensor | None = None
-
-
-def _is_traced() -> bool:
-    """Whether torch.compile, torch.export or the JIT tracer is tracing: data-dependent Python checks
-    (`int(tensor)`) would break the graph there, so they run in eager mode only."""
-    return torch.compiler.is_compiling() or torch.compiler.is_exporting() or torch.jit.is_tracing()
 
 
 def _unravel(index: int, shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -180,7 +174,7 @@ class PixelSNAILModel(PixelSNAILPreTrainedModel):
         if codes.dim() != len(shape) or any(s is not None and s != d for s, d in zip(shape, codes.shape)):
             expected = "(" + ", ".join("batch" if s is None else str(s) for s in shape) + ")"
             raise ValueError(f"`{name}` must have shape {expected}, got {tuple(codes.shape)}")
-        if _is_traced():
+        if is_traced():
             return
         if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= num_embeddings):
             raise ValueError(

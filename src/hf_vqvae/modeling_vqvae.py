@@ -18,8 +18,25 @@ from .modeling_vq_hierarchy import VQHierarchyModel
 from .quantizer import VectorQuantizer
 
 
+class OneLevelOutput:
+    """The level-list view every VQ output shares (`level_codes`, `level_perplexity`, `level_codebook_usage`), for
+    the outputs of one-level models, which keep their single-level fields `codes`, `perplexity`, `codebook_usage`."""
+
+    @property
+    def level_codes(self) -> tuple[torch.LongTensor, ...]:
+        return (self.codes,)
+
+    @property
+    def level_perplexity(self) -> tuple[torch.FloatTensor, ...]:
+        return (self.perplexity,)
+
+    @property
+    def level_codebook_usage(self) -> tuple[torch.FloatTensor, ...]:
+        return (self.codebook_usage,)
+
+
 @dataclass
-class VQVAEOutput(ModelOutput):
+class VQVAEOutput(OneLevelOutput, ModelOutput):
     """
     Output of [`VQVAEModel.forward`].
 
@@ -47,19 +64,6 @@ class VQVAEOutput(ModelOutput):
     codes: torch.LongTensor | None = None
     perplexity: torch.FloatTensor | None = None
     codebook_usage: torch.FloatTensor | None = None
-
-    # The level-list view that every VQ output shares: one level.
-    @property
-    def level_codes(self) -> tuple[torch.LongTensor, ...]:
-        return (self.codes,)
-
-    @property
-    def level_perplexity(self) -> tuple[torch.FloatTensor, ...]:
-        return (self.perplexity,)
-
-    @property
-    def level_codebook_usage(self) -> tuple[torch.FloatTensor, ...]:
-        return (self.codebook_usage,)
 
 
 class VQVAEPreTrainedModel(VQHierarchyModel):

@@ -10,6 +10,7 @@ from typing import Any
 from transformers.dynamic_module_utils import custom_object_save
 
 from ..pipeline_audio_vqvae import AudioVQVAEAudioToAudioPipeline, AudioVQVAEFeatureExtractionPipeline
+from ..pipeline_video import VQVideoPipeline
 from ..pipeline_vqvae import VQGenerationPipeline, VQVAEFeatureExtractionPipeline, VQVAEImageToImagePipeline
 
 PIPELINES: dict[str, type] = {
@@ -18,6 +19,7 @@ PIPELINES: dict[str, type] = {
     "unconditional-image-generation": VQGenerationPipeline,
     "audio-to-audio": AudioVQVAEAudioToAudioPipeline,
     "feature-extraction": AudioVQVAEFeatureExtractionPipeline,
+    "video-prediction": VQVideoPipeline,
 }
 # The input type transformers records for each task (`custom_pipelines[task]["type"]`); "image" otherwise.
 PIPELINE_TYPES: dict[str, str] = {"audio-to-audio": "audio", "feature-extraction": "audio"}
@@ -29,6 +31,9 @@ REPO_TASKS: dict[str, list[str]] = {
     "pixelsnail": [],
     "vq_generation": ["unconditional-image-generation", "image-to-image", "image-feature-extraction"],
     "audio_vqvae": ["audio-to-audio", "feature-extraction"],
+    # The frame VQ-VAE inside a video model or a two-stage bundle serves the image pipelines too.
+    "vq_video": ["video-prediction", "image-to-image", "image-feature-extraction"],
+    "vq_two_stage": ["unconditional-image-generation", "image-to-image"],
 }
 
 
