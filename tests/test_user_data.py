@@ -6,10 +6,8 @@ unusable input. Every run goes through the scripts in subprocesses, on real Fash
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,8 +18,10 @@ import torch
 from conftest import REPO, TINY_VQVAE, train_command
 from datasets import ClassLabel, Dataset, DatasetDict, Features, load_dataset
 from datasets import Image as ImageFeature
+from distributed import launch_two_ranks
 from transformers import AutoModel
 from user_data import (
+    TRAIN_SCRIPT,
     assert_one_clear_failure,
     code_dataset,
     encoded,
@@ -177,12 +177,6 @@ def test_each_kind_of_bad_input_gives_one_clear_message(tmp_path):
         assert result["rc"] == 2, name
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_held_out_examples_agree_across_ranks_and_a_kill_9_resume_and_are_never_trained_on(tmp_path):
     items = fashion_mnist(320)
@@ -208,13 +202,8 @@ def test_held_out_examples_agree_across_ranks_and_a_kill_9_resume_and_are_never_
     resumed_eval = json.loads((single / "eval_examples_rank0.json").read_text())
 
     # Two processes.
-    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-                "--main_process_port", str(free_port()), str(REPO / "scripts" / "train.py")]  # fmt: skip
     two = tmp_path / "two_ranks"
-    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(launcher + train_command(data, two, max_train_steps=4, **options), capture_output=True,
-                            text=True, env=env, timeout=600)  # fmt: skip
+    result = launch_two_ranks(TRAIN_SCRIPT, train_command(data, two, max_train_steps=4, **options), two)
     assert result.returncode == 0, result.stderr[-3000:]
     rank_evals = [json.loads((two / f"eval_examples_rank{rank}.json").read_text()) for rank in (0, 1)]
 
