@@ -46,7 +46,6 @@ from transformers import AutoModel
 from hf_vqvae import PixelSNAILModel
 from hf_vqvae.codes_info import CodesInfo, PriorColumns
 from hf_vqvae.data import DatasetError, TooManyBadExamplesError, resolve_columns, under_rules
-from hf_vqvae.data.sources import DEFAULT_VALIDATION_PERCENTAGE
 from hf_vqvae.evaluation import (
     code_loader,
     describe_dataset,
@@ -59,7 +58,7 @@ from hf_vqvae.evaluation import (
     weights_fingerprint,
 )
 from hf_vqvae.evaluation.data import EvalPart
-from hf_vqvae.loading import load_processor
+from hf_vqvae.loading import load_processor, recorded_validation_percentage
 
 VQ_MODEL_TYPES = ("vqvae", "vqvae2")
 
@@ -117,23 +116,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, default=None, help="JSON file to write (it is printed either way)")
     args = parser.parse_args(argv)
     if args.validation_split_percentage is None:
-        args.validation_split_percentage = run_validation_percentage(args.model_name_or_path)
+        args.validation_split_percentage = recorded_validation_percentage(args.model_name_or_path)
     elif not 0 <= args.validation_split_percentage < 100:
         parser.error(f"--validation_split_percentage must be in [0, 100), not {args.validation_split_percentage:g}")
     if args.fid_samples < 0 or args.fid_samples == 1:
         parser.error("--fid_samples must be 0 (no FID) or at least 2 (a covariance needs two images)")
     return args
-
-
-def run_validation_percentage(model_name_or_path: str) -> float:
-    """The share of its train split that the training run in `model_name_or_path` held out (its train_args.json,
-    where scripts/train.py records it): evaluating the same dataset then reads exactly those examples. 5 (train.py's
-    default) for a Hub id, a folder not written by train.py, or a run that evaluated on a split of its own."""
-    path = Path(model_name_or_path) / "train_args.json"
-    recorded = json.loads(path.read_text()) if path.is_file() else {}
-    held_out = recorded.get("eval_split") is not None and recorded.get("eval_split") == recorded.get("train_split")
-    percentage = recorded.get("validation_split_percentage") if held_out else None
-    return float(percentage) if percentage else DEFAULT_VALIDATION_PERCENTAGE
 
 
 def log_part(part: EvalPart, what: str) -> None:

@@ -40,7 +40,7 @@ from hf_vqvae.data import (
     open_dataset,
     write_parquet_shards,
 )
-from hf_vqvae.loading import load_processor
+from hf_vqvae.loading import load_processor, recorded_validation_percentage
 
 
 def parse_args() -> argparse.Namespace:
@@ -53,7 +53,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--label_column", default=None, help="carried into the code dataset; default: its ClassLabel column; 'none'"
     )
-    parser.add_argument("--validation_split_percentage", type=float, default=5.0, help="as in scripts/train.py")
+    parser.add_argument(
+        "--validation_split_percentage",
+        type=float,
+        default=None,
+        help="as in scripts/train.py; default: the VQ model's own run's share (its train_args.json), else 5, so that "
+        "the codes' validation split holds exactly the images that run never trained on",
+    )
     parser.add_argument("--batch_size", type=int, default=256)
     parser.add_argument("--num_workers", type=int, default=2)
     parser.add_argument("--shards_per_process", type=int, default=4)
@@ -105,6 +111,8 @@ def encode_split(
 
 def main() -> None:
     args = parse_args()
+    if args.validation_split_percentage is None:
+        args.validation_split_percentage = recorded_validation_percentage(args.model_name_or_path)
     accelerator = Accelerator()
     model = AutoModel.from_pretrained(args.model_name_or_path).to(accelerator.device).eval()
     processor = load_processor(args.model_name_or_path, model.config)

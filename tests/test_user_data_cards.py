@@ -101,15 +101,20 @@ def test_class_subfolder_card_names_the_classes_and_the_held_out_part_of_train(r
 
 def test_generation_bundle_of_class_subfolders_names_its_classes(runs, tmp_path, monkeypatch):
     """The codes of the class-subfolder run, a class-conditional prior over them, and their bundle: the pipelines
-    and the Space take class names through config.id2label."""
+    and the Space take class names through config.id2label. extract_codes.py, given no
+    --validation_split_percentage, holds out the VQ run's own 20%: the codes' validation split is the images that
+    run never trained on."""
     codes = tmp_path / "codes"
     monkeypatch.setattr(
         sys, "argv",
         ["extract_codes.py", "--model_name_or_path", str(runs["classes"]), "--dataset", str(runs["classes_data"]),
-         "--output_dir", str(codes), "--validation_split_percentage", str(HELD_OUT), "--num_workers", "0",
-         "--batch_size", "16"],
+         "--output_dir", str(codes), "--num_workers", "0", "--batch_size", "16"],
     )  # fmt: skip
     load_script("extract_codes").main()
+    held_out = len(list(open_dataset(str(runs["classes_data"]), validation_split_percentage=HELD_OUT).eval_stream()))
+    splits = json.loads((codes / "codes_info.json").read_text())["splits"]
+    counts = {name: split["examples"] for name, split in splits.items()}
+    assert counts == {"train": 36 - held_out, "validation": held_out}
     prior = tmp_path / "prior"
     train(prior_command(codes, prior, max_train_steps=2, class_conditional="true"))
     # The runs are all the bundle needs: the code dataset may be gone (cleaned up, or the runs copied elsewhere).
