@@ -53,12 +53,10 @@ from hf_vqvae.env.metrics import (
     two_stage_bits,
 )
 from hf_vqvae.env.training import clip_batches, code_batches, fit, frame_batches, prior_batches, stack_frames
-from hf_vqvae.hub.pipelines import PIPELINES, add_pipelines
-from hf_vqvae.pipeline_video import VQVideoPipeline
+from hf_vqvae.hub.pipelines import REPO_TASKS, add_pipelines
 from hf_vqvae.space import write_app
 
 logger = logging.getLogger("run_demo_env")
-VIDEO_TASK = "video-prediction"
 
 # Sizes of the full run (about 25 minutes on 2 cores) and of --quick.
 FULL = {
@@ -118,9 +116,7 @@ def save_video_repo(
     video.save_pretrained(folder)
     # The frame VQ-VAE inside serves the image pipelines (they read `vq_model`), with a processor for its frames.
     VQVAEImageProcessor.for_model_size(video.config.image_size).save_pretrained(folder)
-    # hub.pipelines lists the package's pipelines by task; the video pipeline joins that table here.
-    PIPELINES.setdefault(VIDEO_TASK, VQVideoPipeline)
-    add_pipelines(folder, [VIDEO_TASK, "image-to-image", "image-feature-extraction"])
+    add_pipelines(folder, REPO_TASKS["vq_video"])
     (folder / "images").mkdir(exist_ok=True)
     shutil.copy(gif, folder / "images" / "rollout.gif")
     Image.fromarray(example_frame).save(folder / "images" / "example_frame.png")
@@ -132,7 +128,7 @@ def save_two_stage_repo(bundle, metrics, data_info, folder: Path, repo_id: str, 
     bundle.save_pretrained(folder)
     # Samples through both decoders (`generate`), and frames through both stages and back (`forward`).
     VQVAEImageProcessor.for_model_size(bundle.config.image_size).save_pretrained(folder)
-    add_pipelines(folder, ["unconditional-image-generation", "image-to-image"])
+    add_pipelines(folder, REPO_TASKS["vq_two_stage"])
     (folder / "images").mkdir(exist_ok=True)
     shutil.copy(png, folder / "images" / "samples.png")
     card = render_two_stage_card(bundle, metrics, data_info, repo_id, "images/samples.png", command)
