@@ -12,7 +12,7 @@ from transformers import PreTrainedModel
 
 from .configuration_generation import VQGenerationConfig
 from .modeling_pixelsnail import PixelSNAILModel
-from .modeling_utils import StrictLoadingMixin
+from .modeling_utils import ComposedPreTrainedMixin
 from .modeling_vqvae import VQVAEModel
 from .modeling_vqvae2 import VQVAE2Model
 from .sampling import decode_codes, generate_images
@@ -20,16 +20,9 @@ from .sampling import decode_codes, generate_images
 VQ_MODEL_CLASSES: dict[str, type[PreTrainedModel]] = {"vqvae": VQVAEModel, "vqvae2": VQVAE2Model}
 
 
-class VQGenerationPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
+class VQGenerationPreTrainedModel(ComposedPreTrainedMixin, PreTrainedModel):
     config_class = VQGenerationConfig
     base_model_prefix = "vq_generation"
-    main_input_name = "pixel_values"
-    _no_split_modules = ["ResidualBlock", "PixelSNAILStage"]
-
-    def _init_weights(self, module: nn.Module) -> None:
-        # Nothing of its own to initialise: `initialize_weights` dispatches every sub-model to its own `_init_weights`
-        # (transformers' composite-model support), which already skips tensors loaded from a checkpoint.
-        pass
 
 
 class VQGenerationModel(VQGenerationPreTrainedModel):

@@ -8,13 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
 from .configuration_two_stage import VQTwoStageConfig
 from .modeling_pixelsnail import PixelSNAILModel
-from .modeling_utils import StrictLoadingMixin
+from .modeling_utils import ComposedPreTrainedMixin
 from .modeling_vqvae import VQVAEModel
 
 
@@ -37,15 +36,9 @@ class VQTwoStageOutput(ModelOutput):
     recovered_stage1_codes: torch.LongTensor | None = None
 
 
-class VQTwoStagePreTrainedModel(StrictLoadingMixin, PreTrainedModel):
+class VQTwoStagePreTrainedModel(ComposedPreTrainedMixin, PreTrainedModel):
     config_class = VQTwoStageConfig
     base_model_prefix = "vq_two_stage"
-    main_input_name = "pixel_values"
-    _no_split_modules = ["ResidualBlock", "PixelSNAILStage"]
-
-    def _init_weights(self, module: nn.Module) -> None:
-        # The sub-models initialise themselves (transformers dispatches each to its own `_init_weights`).
-        pass
 
 
 class VQTwoStageModel(VQTwoStagePreTrainedModel):

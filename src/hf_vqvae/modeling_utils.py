@@ -91,3 +91,16 @@ class VQPreTrainedMixin(StrictLoadingMixin):
         init_conv_weights(module)
         if isinstance(module, VectorQuantizer):
             module.reset_parameters()
+
+
+class ComposedPreTrainedMixin(StrictLoadingMixin):
+    """What the models made of this package's models share (the generation bundle, the two-stage model, the video
+    model): frames in, strict loading, and nothing of their own to initialise, since `initialize_weights` dispatches
+    every sub-model to its own `_init_weights` (transformers' composite-model support), which already skips tensors
+    loaded from a checkpoint."""
+
+    main_input_name = "pixel_values"
+    _no_split_modules = ["ResidualBlock", "PixelSNAILStage"]
+
+    def _init_weights(self, module: nn.Module) -> None:
+        pass

@@ -21,13 +21,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
 from .configuration_video import VQVideoConfig
 from .modeling_pixelsnail import PixelSNAILModel
-from .modeling_utils import StrictLoadingMixin
+from .modeling_utils import ComposedPreTrainedMixin
 from .modeling_vqvae import VQVAEModel
 
 
@@ -49,15 +48,9 @@ class VQVideoOutput(ModelOutput):
     bits_per_code: torch.FloatTensor | None = None
 
 
-class VQVideoPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
+class VQVideoPreTrainedModel(ComposedPreTrainedMixin, PreTrainedModel):
     config_class = VQVideoConfig
     base_model_prefix = "vq_video"
-    main_input_name = "pixel_values"
-    _no_split_modules = ["ResidualBlock", "PixelSNAILStage"]
-
-    def _init_weights(self, module: nn.Module) -> None:
-        # The sub-models initialise themselves (transformers dispatches each to its own `_init_weights`).
-        pass
 
 
 class VQVideoModel(VQVideoPreTrainedModel):
