@@ -13,7 +13,8 @@ from conftest import assert_state_dicts_bitwise_equal, place_in_hub_cache, run_w
 from safetensors.torch import load_file, save_file
 from transformers import AutoModel
 
-from hf_vqvae import VQVAE2Config, VQVAE2Model, VQVAEConfig, VQVAEModel
+from hf_vqvae import VQGenerationConfig, VQVAE2Config, VQVAE2Model, VQVAEConfig, VQVAEModel
+from hf_vqvae.sampling import decode_codes
 
 SMALL = {"hidden_channels": 16, "residual_channels": 8, "embedding_dim": 8, "kmeans_init": False}
 
@@ -123,6 +124,16 @@ def test_bad_code_input_is_refused_clearly():
         model(random_codes() + 512)
     with pytest.raises(ValueError, match=r"shape \(batch, height, width\)"):
         model(random_codes().unsqueeze(1))
+
+
+def test_a_stage2_model_is_never_decoded_as_if_its_logits_were_pixels():
+    """The image-generation paths take any VQ model; a stage-2 one would give logits clamped to [-1, 1] as images."""
+    model = stage2()
+    top = model.encode(random_codes())
+    with pytest.raises(ValueError, match="code maps.*VQTwoStageModel"):
+        decode_codes(model, [top])
+    with pytest.raises(ValueError, match="reads code maps.*VQTwoStageModel"):
+        VQGenerationConfig(vq_config=model.config)
 
 
 def test_stage2_hub_round_trip_without_hf_vqvae(tmp_path, hf_home):

@@ -114,6 +114,11 @@ class VQGenerationConfig(PreTrainedConfig):
         self.vq_config = _build_config(
             VQVAEConfig() if self.vq_config is None else self.vq_config, VQ_CONFIG_CLASSES, "vq_config"
         )
+        if getattr(self.vq_config, "input_num_embeddings", None) is not None:
+            raise ValueError(
+                "`vq_config` reads code maps (input_num_embeddings is set: stage 2 of a two-stage model), so its "
+                "samples would be logits over codes, not images: bundle it with its stage-1 model in VQTwoStageModel"
+            )
         if self.prior_configs is None:
             self.prior_configs = [_default_top_prior(self.vq_config)]
         if not self.prior_configs:

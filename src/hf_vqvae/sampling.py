@@ -124,6 +124,11 @@ def decode_codes(vq_model, codes: Sequence[torch.LongTensor], first_level: int =
     """Pixels `(B, C, H, W)` in [-1, 1] from the code maps of consecutive levels, top first, the first of them at
     level `first_level` (0 is the top). The levels not given are left out of the decoder (`decode_levels`): a
     hierarchy sampled by fewer priors than it has levels decodes from the upper levels alone."""
+    if getattr(vq_model.config, "input_num_embeddings", None) is not None:
+        raise ValueError(
+            "this VQ model reads and writes code maps (stage 2 of a two-stage model): its decoder gives logits over "
+            "stage 1's codes, not pixels; decode through both stages with VQTwoStageModel"
+        )
     num_levels = vq_model.config.num_levels
     if not codes or first_level < 0 or first_level + len(codes) > num_levels:
         raise ValueError(
