@@ -14,7 +14,7 @@
 
 Everything lands in --output_dir: `metrics.json`, `rollout.gif`, `two_stage_samples.png`, `hub/video/`,
 `hub/two-stage/` (each `save_pretrained` folder with code, card and images; push with scripts/push_to_hub.py, and
-`--space` for the video folder's Gradio demo: `cd hub/video && python app.py` runs it locally).
+`--space` for the folder's Gradio demo; `cd hub/video && python app.py` runs it locally).
 """
 
 from __future__ import annotations
@@ -124,13 +124,19 @@ def save_video_repo(
     render_video_card(video, metrics, data_info, repo_id, "images/rollout.gif", command).save(folder / "README.md")
 
 
-def save_two_stage_repo(bundle, metrics, data_info, folder: Path, repo_id: str, png: Path, command: str) -> None:
+def save_two_stage_repo(
+    bundle, metrics, data_info, folder: Path, repo_id: str, png: Path, command: str, example_frame: np.ndarray
+) -> None:
+    """The two-stage bundle's Hub folder: model, frame processor, pipelines, samples, a held-out frame for the demo
+    (`images/example_input.png`), the demo `app.py` and the card."""
     bundle.save_pretrained(folder)
     # Samples through both decoders (`generate`), and frames through both stages and back (`forward`).
     VQVAEImageProcessor.for_model_size(bundle.config.image_size).save_pretrained(folder)
     add_pipelines(folder, REPO_TASKS["vq_two_stage"])
     (folder / "images").mkdir(exist_ok=True)
     shutil.copy(png, folder / "images" / "samples.png")
+    Image.fromarray(example_frame).save(folder / "images" / "example_input.png")
+    write_app(folder)  # the Gradio demo: frames through both stages and back, and sampling
     card = render_two_stage_card(bundle, metrics, data_info, repo_id, "images/samples.png", command)
     card.save(folder / "README.md")
 
@@ -235,11 +241,10 @@ def main() -> None:
     samples = bundle.generate(16, generator=torch.Generator().manual_seed(0))
     png = frame_grid(samples, out / "two_stage_samples.png", columns=8, scale=2)
     command = "python scripts/run_demo_env.py" + (" --quick" if args.quick else "")
-    video_id = f"{args.hub_prefix}/vizdoom-video"
-    save_video_repo(video, results, data_info, out / "hub" / "video", video_id, gif, command, test[0].frames[0])
-    save_two_stage_repo(
-        bundle, results, data_info, out / "hub" / "two-stage", f"{args.hub_prefix}/vizdoom-two-stage", png, command
-    )
+    video_id, example = f"{args.hub_prefix}/vizdoom-video", test[0].frames[0]
+    save_video_repo(video, results, data_info, out / "hub" / "video", video_id, gif, command, example)
+    two_stage_id = f"{args.hub_prefix}/vizdoom-two-stage"
+    save_two_stage_repo(bundle, results, data_info, out / "hub" / "two-stage", two_stage_id, png, command, example)
     lap("pictures_and_hub")
     results["timings_seconds"] = {**timings, "total": round(time.perf_counter() - start, 1)}
     (out / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")

@@ -57,8 +57,10 @@ from hf_vqvae import (
     AudioVQVAEModel,
     PixelSNAILConfig,
     PixelSNAILModel,
+    VQTwoStageModel,
     VQVAEAudioFeatureExtractor,
     VQVAEConfig,
+    VQVAEImageProcessor,
     VQVAEModel,
     VQVideoModel,
 )
@@ -101,6 +103,18 @@ def tiny_audio_model() -> AudioVQVAEModel:
         wavenet_skip_channels=16, wavenet_num_layers=4, wavenet_dilation_cycle=4, segment_samples=1024,
     )  # fmt: skip
     return AudioVQVAEModel(config).eval()
+
+
+def tiny_two_stage_model() -> VQTwoStageModel:
+    torch.manual_seed(1)
+    small = {"hidden_channels": 16, "residual_channels": 8, "embedding_dim": 8, "kmeans_init": False}
+    stage1 = VQVAEModel(VQVAEConfig(image_size=FRAME, num_embeddings=32, **small))  # 4x4 codes
+    stage2 = VQVAEModel(VQVAEConfig(image_size=4, downsample_factor=2, in_channels=8, input_num_embeddings=32,
+                                    num_embeddings=16, **small))  # fmt: skip
+    prior = PixelSNAILModel(PixelSNAILConfig(num_embeddings=16, latent_height=2, latent_width=2, hidden_channels=16,
+                                             num_stages=1, num_residual_blocks=1, num_attention_heads=2,
+                                             kernel_size=3))  # fmt: skip
+    return VQTwoStageModel.from_parts(stage1, stage2, prior).eval()
 
 
 def tiny_video_model() -> VQVideoModel:
@@ -162,7 +176,22 @@ def folders(tmp_path_factory) -> SimpleNamespace:
     }  # fmt: skip
     data_info = {"scenario": "none (a UI test)", "splits": {"train": 0}}
     env_script.save_video_repo(video_model, metrics, data_info, video, "org/video-demo", gif, "pytest", example)
+    # The two-stage bundle's folder, by the same script.
+    two_stage_model = tiny_two_stage_model()
+    two_stage = root / "two-stage"
+    nan = float("nan")
+    metrics = {
+        "stage1": {"psnr": nan, "ssim": nan},
+        "stage2": {"code_accuracy": nan, "psnr": nan, "psnr_vs_stage1_reconstruction": nan},
+        "bits": {"uniform_bits_per_frame": nan, "prior_bits_per_frame": nan},
+    }
+    png = root / "samples.png"
+    Image.new("RGB", (FRAME, FRAME)).save(png)
+    env_script.save_two_stage_repo(
+        two_stage_model, metrics, data_info, two_stage, "org/two-stage-demo", png, "pytest", example
+    )
     return SimpleNamespace(
+        two_stage=two_stage, two_stage_model=two_stage_model,
         root=root, photo=photo, audio=audio, video=video, speech=speech, audio_model=audio_model,
         video_model=video_model, extractor=extractor,
     )  # fmt: skip
@@ -171,7 +200,8 @@ def folders(tmp_path_factory) -> SimpleNamespace:
 # ------------------------------------------------------------------------------------------------ the folders
 def test_each_folder_carries_its_own_demo(folders, tmp_path):
     for folder, model_type, template in ((folders.audio, "audio_vqvae", "audio_app.py"),
-                                         (folders.video, "vq_video", "video_app.py")):  # fmt: skip
+                                         (folders.video, "vq_video", "video_app.py"),
+                                         (folders.two_stage, "vq_two_stage", "app.py")):  # fmt: skip
         app = demo_app(folder)
         assert app is DEMO_APPS[model_type] and app.template == template
         assert (folder / "app.py").read_bytes() == app.template_path().read_bytes()
@@ -202,8 +232,9 @@ def apps(folders, tmp_path_factory):
     with running(
         App(folders.audio / "app.py", folders.audio, logs / "audio.log", env),
         App(folders.video / "app.py", folders.video, logs / "video.log", env),
-    ) as (audio, video):
-        yield SimpleNamespace(audio=audio, video=video)
+        App(folders.two_stage / "app.py", folders.two_stage, logs / "two_stage.log", env),
+    ) as (audio, video, two_stage):
+        yield SimpleNamespace(audio=audio, video=video, two_stage=two_stage)
 
 
 @pytest.fixture(scope="module")
@@ -374,11 +405,47 @@ def test_video_demo_reconstructs_a_frame_and_refuses_bad_input(folders, apps, br
     assert "64x64 input" in text_of(browser, "reconstruction-status")
     (code_map,) = images_in(browser, "#code-maps img")
     first = Image.open(folders.video / "images" / "example_frame.png").convert("RGB")
-    from hf_vqvae import VQVAEImageProcessor
-
     pixels = VQVAEImageProcessor.from_pretrained(folders.video)(first, return_tensors="pt").pixel_values
     codes = folders.video_model.encode(pixels)[0]
     assert code_map.size == (256, 256)
     assert_cells(code_map, codes.flatten().tolist(), per_row=codes.shape[1], cell=256 // codes.shape[1])
     screenshot(browser, tmp_path, "space_demo_video_reconstruction")
     assert json.loads((folders.video / "config.json").read_text())["model_type"] == "vq_video"
+
+
+# -------------------------------------------------------------------------------------------- two-stage
+def test_two_stage_demo_reconstructs_the_example_and_samples(folders, apps, browser, tmp_path):
+    open_page(browser, apps.two_stage.url)
+    heading = " ".join(css(browser, "h1")[0].find_element("xpath", "..").text.split())
+    assert heading.startswith("Two-stage VQ-VAE bundle demo"), heading
+    [e for e in css(browser, "img") if "example_input" in (e.get_attribute("src") or "") and e.is_displayed()][
+        0
+    ].click()
+    wait_for(browser, lambda d: css(d, "#upload img"), "the example in the upload field")
+    css(browser, "#reconstruct-button")[0].click()
+    wait_for(browser, lambda d: "PSNR" in text_of(d, "reconstruction-status"), "the reconstruction")
+    model = folders.two_stage_model
+    processor = VQVAEImageProcessor.from_pretrained(folders.two_stage)
+    pixels = processor(
+        Image.open(folders.two_stage / "images" / "example_input.png"), return_tensors="pt"
+    ).pixel_values
+    with torch.no_grad():
+        reconstruction = model(pixels).reconstruction  # through both stages and back
+    factor = 256 // FRAME
+    rebuilt = np.asarray(images_in(browser, "#reconstruction img")[0]).astype(int)
+    expected = np.asarray(processor.postprocess(reconstruction)[0]).repeat(factor, 0).repeat(factor, 1).astype(int)
+    assert rebuilt.shape == expected.shape and np.abs(rebuilt - expected).max() <= 1
+
+    (tab,) = [button for button in css(browser, "button[role='tab']") if button.text.strip() == "Generation"]
+    tab.click()
+    wait_for(browser, lambda d: css(d, "#generate-button") and css(d, "#generate-button")[0].is_displayed(), "tab")
+    type_into(browser, "#num-images input[type='number']", "3")
+    type_into(browser, "#seed input[type='number']", "4")
+    css(browser, "#generate-button")[0].click()
+    wait_for(browser, lambda d: len(css(d, "#samples img")) == 3 and "seed 4" in text_of(d, "generation-status"), "it")
+    screenshot(browser, tmp_path, "space_demo_two_stage")
+    samples = images_in(browser, "#samples img")
+    pixels = model.generate(3, generator=torch.Generator().manual_seed(4))
+    size = 128 // FRAME  # samples are shown at least 128 pixels wide
+    for sample, image in zip(samples, processor.postprocess(pixels)):
+        assert np.array_equal(np.asarray(sample), np.asarray(image).repeat(size, 0).repeat(size, 1))

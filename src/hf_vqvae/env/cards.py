@@ -111,6 +111,7 @@ def render_two_stage_card(
         "samples_png": samples_png,
         "metric_rows": rows,
         "command": command,
+        "demo_section": demo_card_section(repo_id, DEMO_APPS["vq_two_stage"]),
     }
     data = _card_data(context["model_name"], ["unconditional-image-generation", "two-stage"])
     return ModelCard.from_template(data, template_path=_template("two_stage.md"), **context)

@@ -79,7 +79,9 @@ class VQDemo(ImageReconstruction):
         except InputError as error:
             return error_result(error, ([],))
         progress(0, desc="sampling codes")
-        with sampling_progress(getattr(self.model, "priors", []), progress):
+        # A generation bundle's priors, or a two-stage bundle's one prior.
+        priors = getattr(self.model, "priors", None) or [getattr(self.model, "prior", None)]
+        with sampling_progress([prior for prior in priors if prior is not None], progress):
             images = self.generator(
                 num_images=num_images, seed=seed, class_labels=labels, temperature=temperature, top_k=top_k
             )
@@ -110,7 +112,8 @@ class VQDemo(ImageReconstruction):
 
 def build_demo(demo: VQDemo) -> gr.Blocks:
     """The page: a Reconstruction tab, and a Generation tab for generation bundles."""
-    kind = {"vqvae": "VQ-VAE", "vqvae2": "VQ-VAE-2", "vq_generation": "VQ-VAE generation bundle"}
+    kind = {"vqvae": "VQ-VAE", "vqvae2": "VQ-VAE-2", "vq_generation": "VQ-VAE generation bundle",
+            "vq_two_stage": "Two-stage VQ-VAE bundle"}  # fmt: skip
     title = f"{kind.get(demo.model.config.model_type, demo.model.config.model_type)} demo"
     with gr.Blocks(title=title) as page:
         gr.Markdown(

@@ -84,6 +84,14 @@ DEMO_APPS: dict[str, DemoApp] = {
         "(class, temperature, top-k, seed). The demo runs the model's own `transformers` pipelines "
         "(`trust_remote_code=True`).",
     ),
+    # Frames through both stages and back, and samples of the prior over the top codes through both decoders.
+    "vq_two_stage": replace(
+        IMAGE_APP, task="unconditional-image-generation", title="Two-stage VQ-VAE demo",
+        short_description="Reconstructs frames and samples new ones",
+        summary="Upload a frame to see it through both stages and back (and the PSNR), or sample new frames "
+        "(temperature, top-k, seed). The demo runs the model's own `transformers` pipelines "
+        "(`trust_remote_code=True`).",
+    ),
     "audio_vqvae": DemoApp(
         "audio_app.py", "audio-to-audio", "Audio VQ-VAE demo", "Reconstructs speech and converts voices",
         "Upload or record speech, choose a speaker, and hear the WaveNet decoder's reconstruction (the clip's own "

@@ -143,10 +143,15 @@ class ImageReconstruction:
         # The other pipelines of the same file share the loaded model rather than loading it again.
         self.pipelines = sys.modules[type(self.reconstructor).__module__]
         self.shared = {"model": self.reconstructor.model, "image_processor": self.reconstructor.image_processor}
-        self.extractor = self.pipelines.VQVAEFeatureExtractionPipeline(task="image-feature-extraction", **self.shared)
         self.model = self.reconstructor.model
+        # Code maps where the model serves them (a two-stage bundle serves reconstruction and generation only).
+        self.extractor = None
+        if "image-feature-extraction" in (getattr(self.model.config, "custom_pipelines", None) or {}):
+            self.extractor = self.pipelines.VQVAEFeatureExtractionPipeline(
+                task="image-feature-extraction", **self.shared
+            )
         vq_model = getattr(self.model, "vq_model", self.model)
-        sizes = vq_model.config.num_embeddings  # one K for all levels, or one per level (VQ-VAE-2)
+        sizes = getattr(vq_model.config, "num_embeddings", None)  # one K for all levels, or one per level
         self.codebook_sizes = list(sizes) if isinstance(sizes, (list, tuple)) else [sizes]
         self.image_size = vq_model.config.image_size
 
@@ -161,7 +166,7 @@ class ImageReconstruction:
         except InputError as error:
             return error_result(error, (None, None, [], ""))
         reconstruction = self.reconstructor(image, output_type="pt")
-        codes = self.extractor(image, return_tensors=True)["codes"]
+        codes = self.extractor(image, return_tensors=True)["codes"] if self.extractor else []
         codes = list(codes) if isinstance(codes, (list, tuple)) else [codes]
         psnr = psnr_db(reconstruction, pixel_values)
         seen, rebuilt = self.reconstructor.image_processor.postprocess(torch.stack([pixel_values, reconstruction]))
