@@ -478,6 +478,8 @@ def test_cards_parse_validate_and_carry_the_measured_results(parts):
         folder = parts.repos[repo_id]
         text = (folder / "README.md").read_text()
         assert "{{" not in text and "{%" not in text, f"{repo_id}: unrendered template"
+        # A folder with a web demo says so, and how to run it; a prior alone has none.
+        assert ("## Try it in a web demo" in text) == (pipeline_tag is not None) == (folder / "app.py").exists()
         # `ModelCard.validate` posts the card to the Hub's /api/validate-yaml, unreachable here; the same checks
         # offline are the ones ModelCard.load runs (YAML, ModelCardData, the model-index parser), plus our own.
         card = ModelCard.load(folder / "README.md")

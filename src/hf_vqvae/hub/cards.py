@@ -16,6 +16,7 @@ from transformers import AutoConfig
 
 from ..evaluation.datasets import DatasetInfo
 from ..evaluation.model_index import TASK_INFO, eval_results_of_entries, level_names, metric_entries
+from ..space.build import demo_app, demo_card_section
 from .pipelines import REPO_TASKS
 from .runs import TrainingRun
 
@@ -154,6 +155,8 @@ def render_model_card(
         "hf_vqvae_version": package_version(),
         "transformers_version": transformers.__version__,
         "sampling": sampling or {},
+        # The folder's app.py (written before its card), with how to run it and push it as a Space.
+        "demo_section": demo_card_section(repo_id, app) if (app := demo_app(repo_dir)) else "",
     }
     tags = ["hf_vqvae", "vq-vae", "vector-quantization", "custom_code"]
     eval_results: list[EvalResult] = []
