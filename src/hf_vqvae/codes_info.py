@@ -11,6 +11,10 @@ info.write("outputs/codes")
 info = CodesInfo.read("outputs/codes")  # a local folder, or a Hub id (`repo_type="model"` for a prior's repo)
 info.level("codes_1").num_embeddings, info.level_index("codes_1"), info.image_dims
 ```
+
+For an audio VQ-VAE the one level is `codes`, a sequence of `segment_samples / downsample_factor` codes per fixed
+crop of each utterance; `image_shape` is `[1, segment_samples]`, `extra` holds `sampling_rate` and `segment_samples`
+(and `crop`, how crops were taken), and the labels are the speakers (`label_column` "speaker_id").
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 CODES_INFO_FILE = "codes_info.json"
+# The model type of the audio VQ-VAE (`AudioVQVAEConfig.model_type`), whose codes are 1-D sequences of waveform crops.
+AUDIO_MODEL_TYPE = "audio_vqvae"
 
 
 def level_columns(num_levels: int) -> list[str]:
@@ -75,7 +81,7 @@ class CodesInfo:
         vq_model: the VQ model the codes come from (an absolute local path, or a Hub id).
         vq_model_type: its `model_type`.
         levels: one entry per level, top first.
-        image_shape: `(C, *spatial)` of the signals the codes encode.
+        image_shape: `(C, *spatial)` of the signals the codes encode (`(1, segment_samples)` for audio crops).
         source_dataset: the image dataset the codes were extracted from.
         label_column: the column of class labels, if the dataset has labels.
         num_classes: how many classes those labels take.
@@ -97,9 +103,14 @@ class CodesInfo:
 
     # ------------------------------------------------------------------------------------------------- building
     @classmethod
-    def for_vq_model(cls, config, vq_model: str, source_dataset: str | None = None) -> CodesInfo:
-        """The record of a code dataset of `config`'s model (a VQ-VAE or VQ-VAE-2 config: its level list), before
-        any split is written."""
+    def for_vq_model(
+        cls, config, vq_model: str, source_dataset: str | None = None, segment_samples: int | None = None
+    ) -> CodesInfo:
+        """The record of a code dataset of `config`'s model (a VQ-VAE or VQ-VAE-2 config: its level list; or an audio
+        VQ-VAE's, whose code sequences encode crops of `segment_samples` samples, default its `segment_samples`),
+        before any split is written."""
+        if config.model_type == AUDIO_MODEL_TYPE:
+            return cls._for_audio_model(config, vq_model, source_dataset, segment_samples or config.segment_samples)
         levels = [
             CodeLevel(column=column, num_embeddings=num_embeddings, shape=tuple(shape))
             for column, num_embeddings, shape in zip(
@@ -113,6 +124,27 @@ class CodesInfo:
             image_shape=[config.in_channels, *(config.image_size,) * config.spatial_dims],
             source_dataset=source_dataset,
         )
+
+    @classmethod
+    def _for_audio_model(cls, config, vq_model: str, source_dataset: str | None, segment_samples: int) -> CodesInfo:
+        # One level: a sequence of segment_samples / downsample_factor codes per crop. The "image" is the crop
+        # (1 channel, segment_samples samples), so bits per dimension are bits per waveform sample.
+        factor = config.downsample_factor
+        if segment_samples <= 0 or segment_samples % factor:
+            raise ValueError(f"segment_samples must be a positive multiple of {factor}, got {segment_samples}")
+        return cls(
+            vq_model=vq_model,
+            vq_model_type=config.model_type,
+            levels=[CodeLevel("codes", num_embeddings=config.num_embeddings, shape=(segment_samples // factor,))],
+            image_shape=[1, segment_samples],
+            source_dataset=source_dataset,
+            extra={"sampling_rate": config.sampling_rate, "segment_samples": segment_samples},
+        )
+
+    @property
+    def is_audio(self) -> bool:
+        """Whether the codes encode waveform crops (an audio VQ-VAE's), not images."""
+        return self.vq_model_type == AUDIO_MODEL_TYPE
 
     def for_prior(self, code_column: str, condition_column: str | None = None) -> CodesInfo:
         """This record with the columns of a prior trained on it (what is saved beside the prior)."""

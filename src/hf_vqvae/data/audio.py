@@ -10,6 +10,7 @@ no samples), `not_audio` (not a format soundfile reads), `truncated` (the stream
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import random
 from collections import Counter
@@ -19,8 +20,10 @@ from typing import Any
 import numpy as np
 import soundfile
 import torch
+from datasets import Audio
 
 from .collate import example_name, read_bytes
+from .sources import DEFAULT_VALIDATION_PERCENTAGE, DataPlan, DatasetError, open_dataset
 
 # Below this the file is almost certainly mislabelled (telephone speech is 8 kHz).
 MIN_SAMPLING_RATE = 4000
@@ -79,6 +82,35 @@ def _checked(samples: np.ndarray, rate: Any) -> tuple[np.ndarray, int]:
     if not np.isfinite(samples).all():
         raise BadAudioError("not_finite", f"{int((~np.isfinite(samples)).sum())} NaN or infinite samples")
     return samples, int(rate)
+
+
+def open_audio_dataset(
+    dataset: str,
+    *,
+    label_column: str | None = None,
+    train_split: str = "train",
+    eval_split: str | None = None,
+    validation_split_percentage: float = DEFAULT_VALIDATION_PERCENTAGE,
+    what: str = "this command",
+) -> tuple[DataPlan, str]:
+    """A speech dataset (`prepare_data.py --source speech`, or any with an `Audio` column and a speaker `ClassLabel`)
+    as a `DataPlan` whose audio stays undecoded (`{bytes, path}`: `AudioCollator` decodes in the workers, skipping bad
+    files, and `datasets` would need torchcodec to decode), and the name of its audio column. Splits and held-out
+    examples follow `open_dataset`, so training, evaluation and code extraction read the same utterances."""
+    plan = open_dataset(
+        dataset, train_split=train_split, eval_split=eval_split,
+        validation_split_percentage=validation_split_percentage, kind="codes",
+        label_column=label_column or "speaker_id",
+    )  # fmt: skip
+    found = [name for name, feature in plan.features.items() if isinstance(feature, Audio)]
+    if not found:
+        raise DatasetError(
+            f"{what} needs a dataset with an Audio column; {dataset} has {sorted(plan.features)} "
+            "(scripts/prepare_data.py --source speech writes one)"
+        )
+    column = "audio" if "audio" in found else found[0]
+    splits = {name: split.cast_column(column, Audio(decode=False)) for name, split in plan.splits.items()}
+    return dataclasses.replace(plan, splits=splits), column
 
 
 class AudioCollator:
@@ -170,4 +202,4 @@ class AudioCollator:
         }
 
 
-__all__ = ["MIN_SAMPLING_RATE", "AudioCollator", "BadAudioError", "decode_audio"]
+__all__ = ["MIN_SAMPLING_RATE", "AudioCollator", "BadAudioError", "decode_audio", "open_audio_dataset"]
