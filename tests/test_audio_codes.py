@@ -5,17 +5,20 @@ waveform through the model, the pipeline and trust_remote_code without hf_vqvae)
 
 from __future__ import annotations
 
+import json
 import sys
 
 import numpy as np
 import pytest
 import torch
+from conftest import train_command
 from datasets import load_dataset
 from test_audio_learning import needs_fillets, two_voices  # noqa: F401 (a fixture)
 from test_audio_vqvae import TINY_AUDIO, one_thread  # noqa: F401 (an autouse fixture: one thread here too)
 from test_evaluate import load_script
+from user_data import TINY_PRIOR
 
-from hf_vqvae import AudioVQVAEConfig, AudioVQVAEModel, VQVAEAudioFeatureExtractor
+from hf_vqvae import AudioVQVAEConfig, AudioVQVAEModel, PixelSNAILModel, VQVAEAudioFeatureExtractor
 from hf_vqvae.codes_info import CodesInfo
 from hf_vqvae.data.audio import AudioCollator
 from hf_vqvae.data.speech import SPEAKER_NAMES
@@ -69,3 +72,33 @@ def test_extract_codes_gives_the_models_codes_of_the_middle_crops(two_voices, au
         assert np.asarray(codes["codes"]).shape == (len(rows), SEGMENT // 64)
         assert torch.equal(torch.as_tensor(np.asarray(codes["codes"])).long(), model.encode(batch["input_values"]))
         assert list(codes["speaker_id"]) == [row["speaker_id"] for row in rows]
+
+
+@pytest.fixture(scope="module")
+def audio_prior(audio_codes, tmp_path_factory):
+    """A speaker-conditional 1-D PixelSNAIL after 3 steps of scripts/train.py on the code sequences."""
+    output = tmp_path_factory.mktemp("audio_prior")
+    train = load_script("train")
+    command = train_command(
+        audio_codes, output, model="pixelsnail", model_config=json.dumps(TINY_PRIOR), class_conditional=True,
+        eval_steps=2, eval_samples=4, per_device_eval_batch_size=4,
+    )  # fmt: skip
+    train.main(train.parse_args(command))
+    return output
+
+
+@needs_fillets
+def test_a_speaker_conditional_sequence_prior_trains_on_the_codes(audio_codes, audio_prior):
+    prior = PixelSNAILModel.from_pretrained(audio_prior)
+    config = prior.config
+    assert config.spatial_dims == 1 and config.latent_length == SEGMENT // 64
+    assert config.num_classes == len(SPEAKER_NAMES) and config.num_embeddings == TINY_AUDIO["num_embeddings"]
+    metrics = json.loads((audio_prior / "metrics.json").read_text())
+    assert metrics["train/steps"] == 3 and metrics["train/skipped_examples"] == 0
+    # Evaluated on the codes of the held-out utterances (the speech dataset's test split), in bits per code.
+    assert metrics["eval/num_images"] == 2 and np.isfinite(metrics["eval/bits_per_code"])
+    # Which VQ model and codes it belongs to, for sampling and bundling.
+    info = CodesInfo.read(audio_prior, repo_type="model")
+    assert (
+        info.is_audio and info.prior.code_column == "codes" and info.vq_model == CodesInfo.read(audio_codes).vq_model
+    )

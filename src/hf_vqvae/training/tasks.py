@@ -116,6 +116,47 @@ class ImageTask:
         self.processor.save_pretrained(output_dir)
 
 
+def _shape_fields(shape: tuple[int, ...], prefix: str) -> dict[str, int | None]:
+    """`PixelSNAILConfig` fields of a code shape: `latent_length` (with `spatial_dims=1`) for a sequence,
+    `latent_height`/`latent_width` for a map (`prefix` "condition" for the conditioning level's)."""
+    if len(shape) == 1:
+        return {f"{prefix}_length": shape[0], **({"spatial_dims": 1} if prefix == "latent" else {})}
+    return {f"{prefix}_height": shape[0], f"{prefix}_width": shape[1]}
+
+
+class SequenceCodeCollator(CodeCollator):
+    """`CodeCollator` for 1-D code sequences (an audio VQ-VAE's, `(T,)` per row): each sequence is read as the
+    one-row map `(1, T)` the code collator checks, under the same skip rules, and batches come back as `(B, T)`.
+    The held-out hash reads the same values either way (it hashes the codes' bytes, not their shape)."""
+
+    def __init__(
+        self,
+        code_column: str,
+        condition_column: str | None = None,
+        label_column: str | None = None,
+        *,
+        code_shape: tuple[int] | None = None,
+        condition_shape: tuple[int] | None = None,
+        **options,
+    ) -> None:
+        super().__init__(
+            code_column, condition_column, label_column,
+            code_shape=None if code_shape is None else (1, *code_shape),
+            condition_shape=None if condition_shape is None else (1, *condition_shape), **options,
+        )  # fmt: skip
+
+    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        columns = [column for column in (self.code_column, self.condition_column) if column]
+        rows = [
+            {**example, **{c: [example[c]] for c in columns if example.get(c) is not None}} for example in examples
+        ]
+        batch = super().__call__(rows)
+        batch["codes"] = batch["codes"][:, 0]
+        if batch["condition"] is not None:
+            batch["condition"] = batch["condition"][:, 0]
+        return batch
+
+
 class PriorTask:
     """A PixelSNAIL prior over one level of codes, optionally conditioned on the level above and on class labels."""
 
@@ -156,14 +197,12 @@ class PriorTask:
         else:
             config = {
                 "num_embeddings": target.num_embeddings,
-                "latent_height": target.height,
-                "latent_width": target.width,
+                **_shape_fields(target.shape, "latent"),
                 "num_classes": num_classes,
                 **(
                     {
                         "condition_num_embeddings": condition.num_embeddings,
-                        "condition_height": condition.height,
-                        "condition_width": condition.width,
+                        **_shape_fields(condition.shape, "condition"),
                     }
                     if condition
                     else {}
@@ -173,7 +212,8 @@ class PriorTask:
             }
             self.model = PixelSNAILModel(PixelSNAILConfig(**config))
         # Rows that do not fit the model (another shape, codes outside the codebook, no label) are skipped.
-        self.collate = CodeCollator(
+        collator = SequenceCodeCollator if len(target.shape) == 1 else CodeCollator
+        self.collate = collator(
             args.code_column, args.condition_column, self.label_column,
             code_shape=target.shape, num_embeddings=target.num_embeddings,
             condition_shape=condition.shape if condition else None,
@@ -221,6 +261,8 @@ class PriorTask:
     def save_samples(self, prior, batch: dict[str, Any], path: Path, count: int = 16) -> Path | None:
         """Samples `count` code maps (conditioned on the eval batch's codes of the level above and its labels where
         the prior takes them) and decodes them with the VQ model the codes came from, if it can be loaded."""
+        if self.info.is_audio:  # sampling the WaveNet would take longer than the evaluation (as AudioTask says)
+            return None
         vq_source = self.info.vq_model
         try:
             vq_model = AutoModel.from_pretrained(vq_source).eval() if vq_source else None
