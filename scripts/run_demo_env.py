@@ -75,7 +75,7 @@ QUICK = {
 }  # fmt: skip
 
 
-def build_models(sizes: dict, num_actions: int, top_factor: int) -> tuple:
+def build_models(sizes: dict, num_actions: int, top_factor: int, context_frames: int = 1) -> tuple:
     stage1 = VQVAEModel(
         VQVAEConfig(
             image_size=84, downsample_factor=4, num_embeddings=512, embedding_dim=32,
@@ -102,7 +102,7 @@ def build_models(sizes: dict, num_actions: int, top_factor: int) -> tuple:
             num_embeddings=512, latent_height=21, latent_width=21, hidden_channels=hidden, num_stages=2,
             num_residual_blocks=2, attention=[False, True], num_attention_heads=4, kernel_size=5, dropout=0.1,
             condition_num_embeddings=512, condition_height=21, condition_width=21, num_condition_blocks=3,
-            num_classes=num_actions,
+            num_classes=num_actions, num_condition_maps=context_frames,
         )
     )  # fmt: skip
     return stage1, stage2, prior, dynamics
@@ -151,6 +151,9 @@ def main() -> None:
     parser.add_argument("--hub_prefix", default="hf-vqvae", help="the Hub namespace the cards name")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--context_frames", type=int, default=1, help="how many previous frames the video model reads (N)"
+    )
+    parser.add_argument(
         "--resume", action="store_true", help="load the models an earlier run saved in --output_dir/models"
     )
     args = parser.parse_args()
@@ -182,7 +185,7 @@ def main() -> None:
                 dict(test_report.skipped))  # fmt: skip
     lap("data")
 
-    stage1, stage2, prior, dynamics = build_models(sizes, len(names), args.top_factor)
+    stage1, stage2, prior, dynamics = build_models(sizes, len(names), args.top_factor, args.context_frames)
     results: dict = {"sizes": sizes, "data": data_info, "training": {}}
 
     def trained(model, name: str, batches, steps: int, learning_rate: float):
@@ -208,11 +211,12 @@ def main() -> None:
     prior = trained(prior, "prior", prior_batches(top_codes, 64), sizes["prior_steps"], 1e-3)
     lap("stage2_and_prior")
     # 4. the video model
-    # Teacher forcing: VQVideoModel.forward on clips of two real frames' codes and the action between them (the
+    # Teacher forcing: VQVideoModel.forward on clips of N + 1 real frames' codes and the actions between them (the
     # frame VQ-VAE gets no gradient: the codes are its input).
     video = VQVideoModel.from_parts(stage1, dynamics, names)
     actions = [torch.from_numpy(episode.actions) for episode in train]
-    clips = clip_batches(train_codes, actions, sizes["dynamics_batch"])
+    clip_length = args.context_frames + 1
+    clips = clip_batches(train_codes, actions, sizes["dynamics_batch"], clip_length)
     video = trained(video, "video", clips, sizes["dynamics_steps"], 1e-3)
     bundle = VQTwoStageModel.from_parts(stage1, stage2, prior)
     lap("dynamics")
@@ -223,7 +227,7 @@ def main() -> None:
     test_top = torch.cat([stage2.encode(codes) for codes in test_codes])
     results["bits"] = two_stage_bits(stage2, prior, test_top)
     test_actions = [torch.from_numpy(episode.actions) for episode in test]
-    clips = clip_batches(test_codes, test_actions, 64)(torch.Generator().manual_seed(1))
+    clips = clip_batches(test_codes, test_actions, 64, clip_length)(torch.Generator().manual_seed(1))
     with torch.no_grad():
         results["dynamics_bits_per_code"] = float(video(clips["codes"], clips["actions"]).bits_per_code)
     lap("static_metrics")
@@ -236,7 +240,7 @@ def main() -> None:
     results["prediction"] = prediction
     lap("prediction_metrics")
     # 6. pictures and Hub folders
-    starts_actions = _rollout_actions(test, sizes["horizon"], per_episode)
+    starts_actions = _rollout_actions(test, sizes["horizon"], per_episode, args.context_frames)
     gif = rollout_gif(rollouts[:4, 0], rollouts[:4, 1], out / "rollout.gif", names, starts_actions[:4])
     samples = bundle.generate(16, generator=torch.Generator().manual_seed(0))
     png = frame_grid(samples, out / "two_stage_samples.png", columns=8, scale=2)
@@ -251,9 +255,11 @@ def main() -> None:
     _print_summary(results)
 
 
-def _rollout_actions(episodes, horizon: int, per_episode: int) -> torch.Tensor:
-    starts = rollout_starts(episodes, horizon, per_episode)
-    return torch.stack([torch.from_numpy(episodes[e].actions[s : s + horizon]) for e, s in starts])
+def _rollout_actions(episodes, horizon: int, per_episode: int, context_frames: int = 1) -> torch.Tensor:
+    """The actions of each rollout of `prediction_metrics` (which starts after `context_frames` real frames)."""
+    first = context_frames - 1
+    starts = rollout_starts(episodes, horizon + first, per_episode)
+    return torch.stack([torch.from_numpy(episodes[e].actions[s + first : s + first + horizon]) for e, s in starts])
 
 
 def _print_summary(results: dict) -> None:

@@ -32,14 +32,15 @@ K, SIDE, ACTIONS = 32, 4, ["LEFT", "RIGHT", "FORWARD"]
 SMALL = {"hidden_channels": 16, "residual_channels": 8, "embedding_dim": 8, "kmeans_init": False}
 
 
-def tiny_video(seed: int = 0) -> VQVideoModel:
+def tiny_video(seed: int = 0, context_frames: int = 1) -> VQVideoModel:
     torch.manual_seed(seed)
     vq = VQVAEModel(VQVAEConfig(image_size=16, num_embeddings=K, **SMALL))
+    maps = {} if context_frames == 1 else {"num_condition_maps": context_frames}
     dynamics = PixelSNAILModel(
         PixelSNAILConfig(
             num_embeddings=K, latent_height=SIDE, latent_width=SIDE, hidden_channels=16, num_stages=2,
             num_attention_heads=2, kernel_size=3, dropout=0.0, condition_num_embeddings=K,
-            condition_height=SIDE, condition_width=SIDE, num_classes=len(ACTIONS),
+            condition_height=SIDE, condition_width=SIDE, num_classes=len(ACTIONS), **maps,
         )
     )  # fmt: skip
     return VQVideoModel.from_parts(vq, dynamics, ACTIONS)

@@ -65,6 +65,11 @@ class PixelSNAILConfig(PreTrainedConfig):
             Required with `condition_num_embeddings` in 2-D.
         condition_length (`int`, *optional*): length of the condition sequence (1-D); must divide
             `latent_length`. Required with `condition_num_embeddings` in 1-D.
+        num_condition_maps (`int`, defaults to 1): how many condition maps of that shape the prior reads at once
+            (e.g. the code maps of a video's last N frames, oldest first): each is embedded by the one condition
+            embedding and the embeddings are stacked along channels, so the conditioning stack's first convolution
+            weighs every map with weights of its own (it knows which map is which). With N > 1 the condition input
+            is `(B, N, *condition_shape)`; with 1 it stays `(B, *condition_shape)`.
         condition_channels (`int`, *optional*): width of the conditioning stack; defaults to `hidden_channels`.
         num_condition_blocks (`int`, defaults to 2): residual blocks of the conditioning stack.
         num_classes (`int`, *optional*): number of classes for a class-conditional prior; `None` for none.
@@ -113,6 +118,7 @@ class PixelSNAILConfig(PreTrainedConfig):
     condition_height: int | None = None
     condition_width: int | None = None
     condition_length: int | None = None
+    num_condition_maps: int = 1
     condition_channels: int | None = None
     num_condition_blocks: int = 2
     num_classes: int | None = None
@@ -235,8 +241,14 @@ class PixelSNAILConfig(PreTrainedConfig):
                     f"`{'` and `'.join(names)}` need `condition_num_embeddings` (the condition's K); got "
                     f"condition_num_embeddings=None, {given}"
                 )
+            if self.num_condition_maps != 1:
+                raise ValueError(
+                    f"`num_condition_maps` ({self.num_condition_maps!r}) needs `condition_num_embeddings` (a prior "
+                    "with condition maps); got condition_num_embeddings=None"
+                )
             return
         check_positive_int("condition_num_embeddings", self.condition_num_embeddings)
+        check_positive_int("num_condition_maps", self.num_condition_maps)
         for name, latent_name, latent in zip(names, self._latent_names, self.latent_shape):
             size = getattr(self, name)
             if size is None:

@@ -1,5 +1,5 @@
 """Configuration of the action-conditioned latent video model (van den Oord et al. 2017, section 4.4): a frame
-VQ-VAE and a PixelSNAIL over each next frame's code map, conditioned on the previous frame's codes and the action."""
+VQ-VAE and a PixelSNAIL over each next frame's code map, conditioned on the previous frames' codes and the action."""
 
 from __future__ import annotations
 
@@ -15,15 +15,19 @@ from .configuration_vqvae import VQVAEConfig
 class VQVideoConfig(PreTrainedConfig):
     r"""
     Configuration of a [`VQVideoModel`]: a VQ-VAE over frames (`vq_config`, whose input is pixels) and the dynamics
-    prior (`dynamics_config`), a [`PixelSNAILModel`] over one frame's code map that reads the previous frame's code
-    map through its conditioning stack and the action taken in between as its class label. Video is generated
-    entirely in latent space; only the VQ-VAE's decoder touches pixels.
+    prior (`dynamics_config`), a [`PixelSNAILModel`] over one frame's code map that reads the code maps of the
+    `context_frames` frames before it through its conditioning stack (stacked along channels, oldest first:
+    `dynamics_config.num_condition_maps`) and the action taken since the last of them as its class label. Video is
+    generated entirely in latent space; only the VQ-VAE's decoder touches pixels.
 
     Args:
         vq_config (`VQVAEConfig` or `dict`): the frame autoencoder (e.g. 84x84 frames -> 21x21 codes, K = 512).
         dynamics_config (`PixelSNAILConfig` or `dict`): must model the VQ-VAE's code maps (same K and map size), be
             conditioned on a code map of the same K and size (`condition_num_embeddings`, `condition_height`,
             `condition_width`), and take one class per action (`num_classes`).
+        context_frames (`int`, *optional*): how many previous frames each prediction reads (N); defaults to the
+            dynamics prior's `num_condition_maps` (1: a first-order model, the next frame from the last one), and
+            must equal it when given.
         id2label (`dict[int, str]`, *optional*): the action names (e.g. ViZDoom's buttons), so that pipelines accept
             `actions=["TURN_LEFT", ...]`.
 
@@ -43,6 +47,7 @@ class VQVideoConfig(PreTrainedConfig):
 
     vq_config: dict | PreTrainedConfig | None = None
     dynamics_config: dict | PreTrainedConfig | None = None
+    context_frames: int | None = None
 
     def __post_init__(self, **kwargs):
         if self.vq_config is None or self.dynamics_config is None:
@@ -76,6 +81,16 @@ class VQVideoConfig(PreTrainedConfig):
             )
         if dynamics.num_classes is None:
             raise ValueError("dynamics_config must take the action as its class label: set `num_classes`")
+        maps = dynamics.num_condition_maps
+        if self.context_frames is None:
+            self.context_frames = maps
+        if isinstance(self.context_frames, bool) or not isinstance(self.context_frames, int):
+            raise ValueError(f"`context_frames` must be a positive integer, got {self.context_frames!r}")
+        if self.context_frames != maps:
+            raise ValueError(
+                f"`context_frames` ({self.context_frames}) must equal dynamics_config.num_condition_maps ({maps}): "
+                "the dynamics prior reads one condition map per context frame"
+            )
 
     @property
     def num_actions(self) -> int:

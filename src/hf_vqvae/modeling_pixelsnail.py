@@ -148,7 +148,8 @@ class PixelSNAILModel(PixelSNAILPreTrainedModel):
         if config.is_conditional:
             width = config.condition_channels
             self.condition_embedding = nn.Embedding(config.condition_num_embeddings, width)
-            self.condition_conv = conv(dims, width, width, kernel_size=3, padding=1)
+            # N condition maps enter stacked along channels (N = 1: the one map, as before the field existed).
+            self.condition_conv = conv(dims, config.num_condition_maps * width, width, kernel_size=3, padding=1)
             self.condition_stack = ResidualStack(width, width, config.num_condition_blocks, spatial_dims=dims)
         if config.is_class_conditional:
             # With a null class (classifier-free guidance), its row is the last one, id `num_classes`.
@@ -191,7 +192,8 @@ class PixelSNAILModel(PixelSNAILPreTrainedModel):
         config = self.config
         features = None
         if config.is_conditional:
-            shape = (batch, *config.condition_shape)
+            maps = config.num_condition_maps
+            shape = (batch, *config.condition_shape) if maps == 1 else (batch, maps, *config.condition_shape)
             if condition is None:
                 raise ValueError(
                     f"this prior is conditioned on condition codes: pass `condition` of shape "
@@ -199,6 +201,8 @@ class PixelSNAILModel(PixelSNAILPreTrainedModel):
                 )
             self._check_codes(condition, "condition", config.condition_num_embeddings, shape)
             embedded = self.condition_embedding(condition).movedim(-1, 1)
+            if maps > 1:  # (B, C, N, *s) -> (B, N * C, *s), map by map: channels [i C, (i + 1) C) are map i
+                embedded = embedded.transpose(1, 2).flatten(1, 2)
             features = self.condition_stack(self.condition_conv(embedded))
         elif condition is not None:
             raise ValueError(
@@ -261,7 +265,8 @@ class PixelSNAILModel(PixelSNAILPreTrainedModel):
                 1-D prior): codes in `[0, num_embeddings)`.
             condition (`torch.LongTensor` of shape `(B, condition_height, condition_width)`, or
                 `(B, condition_length)`, *optional*): the condition codes (the level above), required iff
-                `condition_num_embeddings` is set.
+                `condition_num_embeddings` is set; `(B, num_condition_maps, *condition_shape)` when the prior reads
+                several condition maps.
             class_labels (`torch.LongTensor` of shape `(B,)`, *optional*): required iff `num_classes` is set.
             labels (`torch.LongTensor` of the shape of `codes`, *optional*): targets of the loss; to train the prior
                 pass `labels=codes`.
@@ -386,7 +391,8 @@ class PixelSNAILModel(PixelSNAILPreTrainedModel):
         Args:
             num_samples (`int`): batch size B.
             condition (`torch.LongTensor` of shape `(B, *condition_shape)`, *optional*): the level above's codes,
-                for a conditional prior. Computed through the conditioning stack once per call.
+                for a conditional prior (`(B, num_condition_maps, *condition_shape)` with several maps). Computed
+                through the conditioning stack once per call.
             class_labels (`torch.LongTensor` of shape `(B,)`, *optional*): for a class-conditional prior; with a
                 null class, its id (`config.null_class_id`) samples the unconditional model.
             temperature (`float`): divides the logits before sampling; > 0.

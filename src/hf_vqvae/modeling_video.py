@@ -1,18 +1,21 @@
 """Action-conditioned video generation in latent space (van den Oord et al. 2017, section 4.4), as ONE
 `PreTrainedModel`: a VQ-VAE over frames and a dynamics prior that predicts each next frame's code map.
 
-The dynamics prior is the package's [`PixelSNAILModel`], composed, not re-written: it models
-p(codes_{t+1} | codes_t, a_t) = prod_p p(code_p | codes before p, codes_t, a_t) in raster order, reading the previous
-frame's code map through its conditioning stack (non-causal residual blocks: each position sees a neighbourhood of
-the previous frame around it, before and after it in raster order, wide enough for the few codes a view shifts per
-step; the causal attention adds what earlier positions saw) and the action as its class label (an embedding added
-everywhere, like a class). Training is teacher forcing
-on real episodes: every (frame t, action t, frame t + 1) triple of a clip is one example. A rollout samples frame
-after frame, each with PixelSNAIL's cached sampling (one position of work per step within a frame), feeding its own
-samples back as the next condition; only the VQ-VAE decoder touches pixels.
+The dynamics prior is the package's [`PixelSNAILModel`], composed, not re-written: with N = `context_frames` it
+models p(codes_{t+1} | codes_{t-N+1..t}, a_t) = prod_p p(code_p | codes before p, codes_{t-N+1..t}, a_t) in raster
+order, reading the last N frames' code maps through its conditioning stack (non-causal residual blocks: each
+position sees a neighbourhood of the previous frames around it, before and after it in raster order, wide enough
+for the few codes a view shifts per step; the causal attention adds what earlier positions saw) and the action as
+its class label (an embedding added everywhere, like a class). The N maps are embedded by one condition embedding
+and stacked along channels, oldest first (`PixelSNAILConfig.num_condition_maps`), so the stack's first convolution
+has weights of its own per frame and can read motion (what changed between the frames), not only the last view.
+Training is teacher forcing on real episodes: every (N frames, the action after the last, the next frame) window of
+a clip is one example. A rollout samples frame after frame, each with PixelSNAIL's cached sampling (one position of
+work per step within a frame), sliding its own samples into the window of the next condition; only the VQ-VAE
+decoder touches pixels.
 
-The model is first-order in frames: the next frame depends on the last frame and the action, not on earlier frames.
-A rollout starts from the last of the given context frames.
+With N = 1 (the default) the model is first-order in frames: the next frame depends on the last frame and the
+action. A rollout starts from the last N of the given context frames.
 """
 
 from __future__ import annotations
@@ -38,8 +41,8 @@ class VQVideoOutput(ModelOutput):
     Args:
         loss (`torch.FloatTensor` of shape `()`): mean negative log-likelihood of the next frames' codes, in nats per
             code.
-        logits (`torch.FloatTensor` of shape `(B, T, K, h, w)`): the dynamics prior's logits for frames 1..T of
-            each clip given the frame before and the action.
+        logits (`torch.FloatTensor` of shape `(B, T + 1 - N, K, h, w)`): the dynamics prior's logits for frames
+            N..T of each clip (N = `context_frames`) given the N frames before each and the action.
         bits_per_code (`torch.FloatTensor` of shape `()`): `loss / ln 2`.
     """
 
@@ -131,6 +134,14 @@ class VQVideoModel(VQVideoPreTrainedModel):
             return int(self.config.label2id[action])
         return action
 
+    def _check_context_length(self, given: int) -> None:
+        needed = self.config.context_frames
+        if given < needed:
+            raise ValueError(
+                f"this model predicts from the last {needed} frames (config.context_frames); got {given} context "
+                f"frame(s): give at least {needed}, oldest first"
+            )
+
     def _check_codes(self, codes: torch.Tensor, name: str) -> None:
         shape = tuple(self.config.latent_shape)
         if not isinstance(codes, torch.Tensor) or codes.dtype.is_floating_point or codes.dim() < 3:
@@ -163,25 +174,35 @@ class VQVideoModel(VQVideoPreTrainedModel):
         """Teacher forcing over clips of real frames.
 
         Args:
-            codes (`torch.LongTensor` of shape `(B, T + 1, h, w)`): the code maps of T + 1 consecutive frames.
+            codes (`torch.LongTensor` of shape `(B, T + 1, h, w)`): the code maps of T + 1 consecutive frames,
+                T + 1 > N = `config.context_frames`.
             actions (`torch.LongTensor` of shape `(B, T)` or longer): `actions[:, t]` leads from frame t to frame
-                t + 1 (a clip's last action, if given, is not used).
+                t + 1 (a clip's last action, if given, is not used; nor are the first N - 1, which lead to frames
+                that are only read).
 
         Returns:
-            [`VQVideoOutput`]: the NLL of frames 1..T given each frame before and the action.
+            [`VQVideoOutput`]: the NLL of frames N..T given the N frames before each and the action after them.
         """
         self._check_codes(codes, "codes")
-        if codes.dim() != 4 or codes.shape[1] < 2:
+        context = self.config.context_frames
+        if codes.dim() != 4 or codes.shape[1] <= context:
             raise ValueError(
-                f"`codes` must be (B, T + 1, h, w) with T >= 1 (clips of two frames or more), got {tuple(codes.shape)}"
+                f"`codes` must be (B, T + 1, h, w) with T + 1 > {context} (clips of {context + 1} frames or more: "
+                f"{context} context frame(s) and one to predict), got {tuple(codes.shape)}"
             )
-        batch, steps = codes.shape[0], codes.shape[1] - 1
+        batch, steps = codes.shape[0], codes.shape[1] - context
         actions = self._check_actions(actions, batch)
-        if actions.shape[1] < steps:
-            raise ValueError(f"`actions` must hold at least {steps} actions per clip (T), got {actions.shape[1]}")
-        previous = codes[:, :-1].reshape(-1, *codes.shape[2:])
-        target = codes[:, 1:].reshape(-1, *codes.shape[2:])
-        output = self.dynamics(target, condition=previous, class_labels=actions[:, :steps].reshape(-1), labels=target)
+        if actions.shape[1] < codes.shape[1] - 1:
+            raise ValueError(
+                f"`actions` must hold at least {codes.shape[1] - 1} actions per clip (T), got {actions.shape[1]}"
+            )
+        if context == 1:
+            previous = codes[:, :-1].reshape(-1, *codes.shape[2:])
+        else:  # the window of N frames before each target, (B * steps, N, h, w), oldest first
+            previous = codes[:, :-1].unfold(1, context, 1).movedim(-1, 2).reshape(-1, context, *codes.shape[2:])
+        target = codes[:, context:].reshape(-1, *codes.shape[2:])
+        labels = actions[:, context - 1 : codes.shape[1] - 1].reshape(-1)
+        output = self.dynamics(target, condition=previous, class_labels=labels, labels=target)
         logits = output.logits.reshape(batch, steps, *output.logits.shape[1:]).contiguous()
         result = VQVideoOutput(loss=output.loss, logits=logits, bits_per_code=output.bits_per_code)
         return_dict = return_dict if return_dict is not None else self.config.return_dict
@@ -201,8 +222,9 @@ class VQVideoModel(VQVideoPreTrainedModel):
         """Rolls the dynamics out in latent space.
 
         Args:
-            context_codes (`torch.LongTensor` of shape `(B, N, h, w)` or `(B, h, w)`): code maps of the given
-                frames; the rollout continues from the last one.
+            context_codes (`torch.LongTensor` of shape `(B, M, h, w)` or `(B, h, w)`): code maps of the given
+                frames, oldest first, at least `config.context_frames` (N) of them; the rollout continues from the
+                last N.
             actions (`torch.LongTensor` of shape `(B, T)`, or `(T,)` for every clip): the action after the last
                 context frame, then after each generated frame.
             temperature, top_k, generator, use_cache: as in [`PixelSNAILModel.generate`]; `top_k=1` is greedy.
@@ -213,14 +235,15 @@ class VQVideoModel(VQVideoPreTrainedModel):
         if isinstance(context_codes, torch.Tensor) and context_codes.dim() == 3:
             context_codes = context_codes.unsqueeze(1)
         self._check_codes(context_codes, "context_codes")
+        self._check_context_length(context_codes.shape[1])
         batch = context_codes.shape[0]
         actions = self._check_actions(actions, batch)
-        current = context_codes[:, -1].to(self.device)
+        window = context_codes[:, -self.config.context_frames :].to(self.device)
         frames = []
         for step in range(actions.shape[1]):
             current = self.dynamics.generate(
                 batch,
-                condition=current,
+                condition=window[:, 0] if window.shape[1] == 1 else window,
                 class_labels=actions[:, step].contiguous(),
                 temperature=temperature,
                 top_k=top_k,
@@ -228,6 +251,7 @@ class VQVideoModel(VQVideoPreTrainedModel):
                 use_cache=use_cache,
             )
             frames.append(current)
+            window = torch.cat([window[:, 1:], current.unsqueeze(1)], dim=1)
         return torch.stack(frames, dim=1)
 
     @torch.no_grad()
@@ -244,8 +268,8 @@ class VQVideoModel(VQVideoPreTrainedModel):
         """Frames in, frames out: encodes the context frames, rolls the codes out under `actions`, decodes.
 
         Args:
-            pixel_values (`torch.FloatTensor` of shape `(B, N, C, H, W)` or `(B, C, H, W)`): context frames in
-                [-1, 1]; the rollout continues from the last.
+            pixel_values (`torch.FloatTensor` of shape `(B, M, C, H, W)` or `(B, C, H, W)`): context frames in
+                [-1, 1], oldest first, at least `config.context_frames` (N); the rollout continues from the last N.
             actions: `(B, T)` or `(T,)` action ids, or lists of action names (`config.id2label`).
 
         Returns:
@@ -256,9 +280,9 @@ class VQVideoModel(VQVideoPreTrainedModel):
             raise ValueError(f"`pixel_values` must be context frames (B, N, C, H, W) or (B, C, H, W), got {got}")
         if pixel_values.dim() == 4:
             pixel_values = pixel_values.unsqueeze(1)
-        codes = self.predict_codes(
-            self.encode(pixel_values[:, -1:]), actions, temperature, top_k, generator=generator, use_cache=use_cache
-        )
+        self._check_context_length(pixel_values.shape[1])
+        context = self.encode(pixel_values[:, -self.config.context_frames :])
+        codes = self.predict_codes(context, actions, temperature, top_k, generator=generator, use_cache=use_cache)
         frames = self.decode(codes)
         return (frames, codes) if return_codes else frames
 

@@ -2,7 +2,7 @@
 ([`VQVideoModel`]). Written to be copied into Hub repos and loaded with
 `pipeline("video-prediction", model=repo_id, trust_remote_code=True)` where hf_vqvae is not installed: this file
 imports only transformers, torch, numpy and PIL (no `hf_vqvae`, no relative imports) and reads the model by duck
-typing (`generate`, `config.image_size`, `config.id2label`).
+typing (`generate`, `config.image_size`, `config.id2label`; the model reads its own `config.context_frames`).
 """
 
 from __future__ import annotations
@@ -34,14 +34,15 @@ class VQVideoPipeline(Pipeline):
 
     Call args:
         frames: the context frames, oldest first: a PIL image, path, URL, uint8 array `(H, W, 3)`, or a list of
-            them (the rollout continues from the last). Frames of another size are resized to the model's.
+            them. The rollout continues from the last N, N being the model's `config.context_frames` (1 for a
+            first-order model), so give at least N. Frames of another size are resized to the model's.
         actions (list of `int` or `str`): one action per frame to generate, ids or names from the config's
             `id2label`.
         seed (`int`, *optional*): seeds the sampler; the same seed gives the same frames.
         temperature (`float`, defaults to 1.0) and top_k (`int`, *optional*): as in the model's `generate`;
             `top_k=1` is greedy decoding.
         output_type (`str`, defaults to `"pil"`): `"pil"` (a list of PIL images), `"gif"` (the bytes of an
-            animated GIF, context frame first), `"np"` (uint8 `(T, H, W, 3)`) or `"pt"` (`(T, 3, H, W)` in
+            animated GIF, the last context frame first), `"np"` (uint8 `(T, H, W, 3)`) or `"pt"` (`(T, 3, H, W)` in
             [-1, 1]).
         duration_ms (`int`, defaults to 200): time per GIF frame.
     """

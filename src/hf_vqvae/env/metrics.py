@@ -109,7 +109,8 @@ def prediction_metrics(
     inverse_dynamics: InverseDynamicsClassifier | None = None,
 ) -> dict:
     """Rolls the video model out from real frames of held-out `episodes` under their real actions and compares the
-    decoded frames with the real ones.
+    decoded frames with the real ones. Each rollout starts from `video_model.config.context_frames` (N) real frames;
+    step 1 is the frame after the last of them.
 
     Returns per-step mean PSNR (step 1 = the first predicted frame) of: the prediction (`psnr_per_step`); copying
     the last context frame (`copy_last_psnr_per_step`); copying its codes (`copy_last_codes_psnr_per_step`, the same
@@ -119,21 +120,29 @@ def prediction_metrics(
     real pairs of the same windows, and the most-frequent-action rate (`chance`). Also returns the rollouts
     (`rollouts`, `(R, 2, T, 3, H, W)`: real, generated) for GIFs.
     """
-    starts = rollout_starts(episodes, horizon, per_episode)
+    context = getattr(video_model.config, "context_frames", 1)
+    starts = rollout_starts(episodes, horizon + context - 1, per_episode)
     if not starts:
-        raise ValueError(f"no held-out episode has {horizon + 1} frames for a {horizon}-step rollout")
+        raise ValueError(
+            f"no held-out episode has {horizon + context} frames for a {horizon}-step rollout from {context} frame(s)"
+        )
     generator = torch.Generator(device=video_model.device).manual_seed(seed)
     predicted_psnr, copy_psnr, copy_codes_psnr, ceiling_psnr = [], [], [], []
     generated_pairs, real_pairs, commanded = [], [], []
     rollouts = []
     for offset in range(0, len(starts), batch_size):
         chunk = starts[offset : offset + batch_size]
-        real = torch.stack(
-            [frames_to_tensor(episodes[e].frames[s : s + horizon + 1]) for e, s in chunk]
-        )  # (B, 1 + horizon, 3, H, W)
-        actions = torch.stack([torch.from_numpy(episodes[e].actions[s : s + horizon]) for e, s in chunk])
+        clips = torch.stack(
+            [frames_to_tensor(episodes[e].frames[s : s + horizon + context]) for e, s in chunk]
+        )  # (B, context + horizon, 3, H, W)
+        # From here on `real` is the last context frame and the horizon after it, as with one context frame.
+        real = clips[:, context - 1 :]
+        first_action = context - 1
+        actions = torch.stack(
+            [torch.from_numpy(episodes[e].actions[s + first_action : s + first_action + horizon]) for e, s in chunk]
+        )
         predicted = video_model.generate(
-            real[:, :1], actions, temperature=temperature, top_k=top_k, generator=generator
+            clips[:, :context], actions, temperature=temperature, top_k=top_k, generator=generator
         ).cpu()  # (B, horizon, 3, H, W)
         target = real[:, 1:]
         flat = (-1, *target.shape[2:])
