@@ -7,23 +7,28 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile
 import torch
-from conftest import train_command
+from conftest import assert_state_dicts_bitwise_equal, place_in_hub_cache, run_without_hf_vqvae, train_command
 from datasets import load_dataset
 from test_audio_learning import needs_fillets, two_voices  # noqa: F401 (a fixture)
 from test_audio_vqvae import TINY_AUDIO, one_thread  # noqa: F401 (an autouse fixture: one thread here too)
 from test_evaluate import load_script
+from transformers import AutoModel, pipeline
 from user_data import TINY_PRIOR
 
-from hf_vqvae import AudioVQVAEConfig, AudioVQVAEModel, PixelSNAILModel, VQVAEAudioFeatureExtractor
+from hf_vqvae import AudioVQVAEConfig, AudioVQVAEModel, PixelSNAILModel, VQGenerationModel, VQVAEAudioFeatureExtractor
 from hf_vqvae.codes_info import CodesInfo
 from hf_vqvae.data.audio import AudioCollator
 from hf_vqvae.data.speech import SPEAKER_NAMES
+from hf_vqvae.hub.pipelines import add_pipelines, repo_tasks
 
-SEGMENT = 2048  # 32 codes per crop
+# 8 codes per crop: the WaveNet samples one waveform sample per step, so generated clips stay short (512 samples).
+SEGMENT = 512
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +107,96 @@ def test_a_speaker_conditional_sequence_prior_trains_on_the_codes(audio_codes, a
     assert (
         info.is_audio and info.prior.code_column == "codes" and info.vq_model == CodesInfo.read(audio_codes).vq_model
     )
+
+
+@pytest.fixture(scope="module")
+def audio_bundle(audio_model_dir, audio_prior, tmp_path_factory):
+    """The speech generation bundle of the VQ model and the trained prior, saved as a Hub folder with its pipeline."""
+    vq_model = AudioVQVAEModel.from_pretrained(audio_model_dir).eval()
+    bundle = VQGenerationModel.from_parts(vq_model, [PixelSNAILModel.from_pretrained(audio_prior)])
+    folder = tmp_path_factory.mktemp("speech_bundle")
+    bundle.save_pretrained(folder)
+    add_pipelines(folder, repo_tasks(bundle.config))
+    return bundle, folder
+
+
+@needs_fillets
+def test_speech_bundle_round_trips_and_generates_the_same_waveform_everywhere(audio_bundle, tmp_path, hf_home):
+    bundle, folder = audio_bundle
+    config = bundle.config
+    assert config.is_audio and config.sampling_rate == 16000 and config.num_samples == SEGMENT
+    assert config.id2label == dict(enumerate(SPEAKER_NAMES))  # the prior's classes are the speakers
+    assert repo_tasks(config) == ["unconditional-audio-generation"]
+    loaded = AutoModel.from_pretrained(folder).eval()
+    assert type(loaded) is VQGenerationModel
+    assert_state_dicts_bitwise_equal(bundle.state_dict(), loaded.state_dict())
+
+    speaker = 1
+    waveform, codes = loaded.generate(
+        1, class_labels=speaker, generator=torch.Generator().manual_seed(0), return_codes=True
+    )
+    assert waveform.shape == (1, SEGMENT) and codes[0].shape == (1, SEGMENT // 64)
+    assert waveform.abs().max() <= 1 and waveform.std() > 0
+    # The same seed gives the same codes and the same WaveNet samples: the prior's codes, decoded with its speaker.
+    generator = torch.Generator().manual_seed(0)
+    again = bundle.priors[0].generate(1, class_labels=torch.tensor([speaker]), generator=generator)
+    assert torch.equal(again, codes[0])
+    assert torch.equal(bundle.vq_model.decode(again, speaker_ids=speaker, generator=generator), waveform)
+
+    speak = pipeline("unconditional-audio-generation", model=str(folder), trust_remote_code=True)
+    clips = speak(num_samples=1, speaker=SPEAKER_NAMES[speaker], seed=0)
+    assert clips[0]["sampling_rate"] == 16000 and np.array_equal(clips[0]["audio"], waveform[0].numpy())
+    with pytest.raises(ValueError, match="unknown speaker 'Nobody'.*speakers are"):
+        speak(num_samples=1, speaker="Nobody", seed=0)
+
+    place_in_hub_cache(folder, "someone/speech-generation", hf_home)
+    result = run_without_hf_vqvae(
+        f"""
+        import json, torch
+        from transformers import AutoModel, pipeline
+        model = AutoModel.from_pretrained("someone/speech-generation", trust_remote_code=True).eval()
+        wave = model.generate(1, class_labels={speaker}, generator=torch.Generator().manual_seed(0))
+        speak = pipeline("unconditional-audio-generation", model="someone/speech-generation", trust_remote_code=True)
+        clip = speak(num_samples=1, speaker={SPEAKER_NAMES[speaker]!r}, seed=0)[0]
+        print(json.dumps({{"module": type(model).__module__, "wave": wave[0].tolist(), "clip": clip["audio"].tolist(),
+                          "rate": clip["sampling_rate"], "pipeline": type(speak).__name__}}))
+        """
+    )
+    assert result["module"].startswith("transformers_modules.") and result["pipeline"] == "VQAudioGenerationPipeline"
+    assert result["wave"] == waveform[0].tolist() and result["clip"] == waveform[0].tolist()
+    assert result["rate"] == 16000
+
+
+def run_sample(argv: list[str]) -> None:
+    saved, sys.argv = sys.argv, ["sample.py", *argv]
+    try:
+        load_script("sample").main()
+    finally:
+        sys.argv = saved
+
+
+@needs_fillets
+def test_sample_writes_the_bundles_speech_as_wavs(audio_bundle, tmp_path, capsys):
+    bundle, folder = audio_bundle
+    speakers = [SPEAKER_NAMES[4], "2"]  # by name and by id, one per clip
+    run_sample(["--bundle", str(folder), "--num_samples", "2", "--speaker", *speakers, "--seed", "3",
+                "--output", str(tmp_path / "wavs")])  # fmt: skip
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record["speakers"] == [SPEAKER_NAMES[4], SPEAKER_NAMES[2]] and record["sampling_rate"] == 16000
+    expected = bundle.generate(2, class_labels=[4, 2], generator=torch.Generator().manual_seed(3))
+    assert [Path(path).name for path in record["files"]] == [
+        f"sample_000_{SPEAKER_NAMES[4].lower().replace(' ', '_')}.wav",
+        f"sample_001_{SPEAKER_NAMES[2].lower().replace(' ', '_')}.wav",
+    ]
+    for path, clip in zip(record["files"], expected):
+        info = soundfile.info(path)
+        assert info.samplerate == 16000 and info.frames == SEGMENT and info.channels == 1
+        assert info.subtype == "PCM_16"
+        written, _ = soundfile.read(path, dtype="float32")
+        assert np.abs(written - clip.numpy()).max() <= 1 / 32767  # the generated clip, to 16-bit precision
+
+    with pytest.raises(SystemExit):
+        run_sample(["--bundle", str(folder), "--speaker", "Nobody", "--output", str(tmp_path / "none")])
+    error = capsys.readouterr().err
+    assert "--speaker 'Nobody' is not a speaker of this model" in error and SPEAKER_NAMES[0] in error
+    assert not (tmp_path / "none").exists()

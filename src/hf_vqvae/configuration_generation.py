@@ -1,4 +1,5 @@
-"""Configuration of a generation bundle: a VQ-VAE(-2) decoder and the PixelSNAIL priors over its codes, in one repo."""
+"""Configuration of a generation bundle: a VQ-VAE(-2) decoder and the PixelSNAIL priors over its codes, in one repo;
+or an audio VQ-VAE (the speech model) and a 1-D PixelSNAIL over its code sequences."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 from transformers import PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
+from .configuration_audio_vqvae import AudioVQVAEConfig
 from .configuration_pixelsnail import PixelSNAILConfig
 from .configuration_vqvae import VQVAEConfig
 from .configuration_vqvae2 import VQVAE2Config
@@ -14,7 +16,11 @@ from .configuration_vqvae2 import VQVAE2Config
 # The sub-configs are resolved here rather than through `AutoConfig` (`SubConfigSpec(AutoConfig, ...)`): a repo loaded
 # with `trust_remote_code=True` where hf_vqvae is not installed has no "vqvae" model type in transformers' mapping,
 # while these classes come with the repo's own code files.
-VQ_CONFIG_CLASSES: dict[str, type[PreTrainedConfig]] = {"vqvae": VQVAEConfig, "vqvae2": VQVAE2Config}
+VQ_CONFIG_CLASSES: dict[str, type[PreTrainedConfig]] = {
+    "vqvae": VQVAEConfig,
+    "vqvae2": VQVAE2Config,
+    "audio_vqvae": AudioVQVAEConfig,
+}
 
 # What transformers sets on a config and then on each of its sub-configs (`from_pretrained(dtype=...)`,
 # `attn_implementation`): set here on all of them at once, the priors included, a list that transformers'
@@ -52,10 +58,23 @@ def _build_config(value: Any, classes: dict[str, type[PreTrainedConfig]], name: 
     return classes[model_type](**value)
 
 
+def _is_audio(vq_config: PreTrainedConfig) -> bool:
+    return vq_config.model_type == AudioVQVAEConfig.model_type
+
+
+def _vq_levels(vq_config: PreTrainedConfig, length: int | None = None) -> list[tuple[int, ...]]:
+    """`(num_embeddings, *latent_shape)` of each level of `vq_config`'s codes, top first. An audio VQ-VAE has one
+    level, a sequence whose length is free (the WaveNet decodes any number of codes): `length`, else that of its
+    training crop."""
+    if _is_audio(vq_config):
+        return [(vq_config.num_embeddings, length or vq_config.segment_samples // vq_config.downsample_factor)]
+    return [(k, *shape) for k, shape in zip(vq_config.level_num_embeddings, vq_config.level_latent_shapes)]
+
+
 def _default_top_prior(vq_config: PreTrainedConfig) -> PixelSNAILConfig:
     """An unconditional PixelSNAIL (default sizes) over the top code map of `vq_config`: what a bundle holds when no
     `prior_configs` are given (the lower levels are then left out when decoding)."""
-    num_embeddings, *shape = (vq_config.level_num_embeddings[0], *vq_config.level_latent_shapes[0])
+    num_embeddings, *shape = _vq_levels(vq_config)[0]
     if len(shape) == 1:
         return PixelSNAILConfig(num_embeddings=num_embeddings, spatial_dims=1, latent_length=shape[0])
     if len(shape) == 2:
@@ -78,9 +97,13 @@ class VQGenerationConfig(PreTrainedConfig):
     conditioned on the codes of the level above (VQ-VAE-2 bottom prior). With fewer priors than levels, the lower
     levels are left out when decoding.
 
+    Or speech: an [`AudioVQVAEConfig`] and one 1-D PixelSNAIL over its code sequences (`spatial_dims=1`; its
+    `latent_length` sets the clip length, `latent_length * downsample_factor` samples). A class-conditional prior's
+    classes are the speakers (`num_classes == num_speakers`), whose names `id2label` holds.
+
     Args:
         vq_config (`VQVAEConfig`, `VQVAE2Config` or `dict`, *optional*): the VQ model's config (a dict needs its
-            `model_type`, "vqvae" or "vqvae2", as `to_dict()` writes it). Defaults to `VQVAEConfig()`.
+            `model_type`, "vqvae", "vqvae2" or "audio_vqvae", as `to_dict()` writes it). Defaults to `VQVAEConfig()`.
         prior_configs (`list[PixelSNAILConfig | dict]`, *optional*): one config per prior, top level first. Each must
             model the code map of its level: same K (`num_embeddings`) and map size; a prior after the first must be
             conditioned on the level above (`condition_num_embeddings`, `condition_height`, `condition_width`).
@@ -170,14 +193,36 @@ class VQGenerationConfig(PreTrainedConfig):
         class_counts = {prior.num_classes for prior in self.prior_configs if prior.num_classes is not None}
         if len(class_counts) > 1:
             raise ValueError(f"class-conditional priors must agree on `num_classes`, got {sorted(class_counts)}")
+        # A speech bundle's class label is the speaker: the prior's classes are the decoder's speakers.
+        if self.is_audio and class_counts and class_counts != {self.vq_config.num_speakers}:
+            raise ValueError(
+                f"the prior's classes are the speakers the WaveNet decodes with: num_classes must be the audio "
+                f"model's num_speakers ({self.vq_config.num_speakers}), got {class_counts.pop()}"
+            )
 
     # ------------------------------------------------------------------------------------------------ properties
     @property
     def level_shapes(self) -> list[tuple[int, ...]]:
         """`(num_embeddings, *latent_shape)` of each level's code map for `image_size` signals, top first:
-        `(K, height, width)` for images."""
-        vq = self.vq_config
-        return [(k, *shape) for k, shape in zip(vq.level_num_embeddings, vq.level_latent_shapes)]
+        `(K, height, width)` for images; `(K, length)` for speech, the length the prior models."""
+        priors = self.__dict__.get("prior_configs") or [None]
+        length = getattr(priors[0], "latent_length", None)
+        return _vq_levels(self.vq_config, length)
+
+    @property
+    def is_audio(self) -> bool:
+        """Whether the bundle makes speech (an audio VQ-VAE's codes): `generate` then returns waveforms."""
+        return _is_audio(self.vq_config)
+
+    @property
+    def sampling_rate(self) -> int | None:
+        """The rate of generated speech (None for images)."""
+        return self.vq_config.sampling_rate if self.is_audio else None
+
+    @property
+    def num_samples(self) -> int | None:
+        """Waveform samples of one generated clip: the prior's codes times the downsampling (None for images)."""
+        return self.level_shapes[0][1] * self.vq_config.downsample_factor if self.is_audio else None
 
     @property
     def image_size(self) -> int:

@@ -1,23 +1,31 @@
 """A generation bundle: a VQ-VAE(-2) and its PixelSNAIL priors as ONE `PreTrainedModel`, so that one
 `from_pretrained` (or `pipeline("unconditional-image-generation", model=repo_id, trust_remote_code=True)`) gives
-images: ancestral sampling through the priors, top first, then decoding."""
+images: ancestral sampling through the priors, top first, then decoding. The same bundle holds the speech model (an
+audio VQ-VAE and a 1-D prior over its codes, `pipeline("unconditional-audio-generation", ...)`): `generate` then
+returns waveforms, the WaveNet decoding with the speaker the prior was conditioned on."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
 from transformers import PreTrainedModel
 
 from .configuration_generation import VQGenerationConfig
+from .modeling_audio_vqvae import AudioVQVAEModel
 from .modeling_pixelsnail import PixelSNAILModel
 from .modeling_utils import ComposedPreTrainedMixin
 from .modeling_vqvae import VQVAEModel
 from .modeling_vqvae2 import VQVAE2Model
 from .sampling import decode_codes, generate_images
 
-VQ_MODEL_CLASSES: dict[str, type[PreTrainedModel]] = {"vqvae": VQVAEModel, "vqvae2": VQVAE2Model}
+VQ_MODEL_CLASSES: dict[str, type[PreTrainedModel]] = {
+    "vqvae": VQVAEModel,
+    "vqvae2": VQVAE2Model,
+    "audio_vqvae": AudioVQVAEModel,
+}
 
 
 class VQGenerationPreTrainedModel(ComposedPreTrainedMixin, PreTrainedModel):
@@ -66,6 +74,9 @@ class VQGenerationModel(VQGenerationPreTrainedModel):
             priors (sequence of [`PixelSNAILModel`]): top level first.
             id2label (`dict[int, str]`, *optional*): class names of class-conditional priors.
         """
+        speakers = getattr(vq_model.config, "speaker_names", None)
+        if id2label is None and speakers and any(prior.config.num_classes for prior in priors):
+            id2label = dict(enumerate(speakers))  # a speech prior's classes are the speakers
         config = VQGenerationConfig(
             vq_config=vq_model.config.to_dict(),
             prior_configs=[prior.config.to_dict() for prior in priors],
@@ -80,23 +91,26 @@ class VQGenerationModel(VQGenerationPreTrainedModel):
         return bundle.eval()
 
     # ------------------------------------------------------------------------------------------- the VQ model
-    def forward(self, pixel_values: torch.FloatTensor, return_dict: bool | None = None):
+    def forward(self, pixel_values: torch.FloatTensor | None = None, return_dict: bool | None = None, **kwargs):
         """The VQ model's forward: `pixel_values` `(B, C, H, W)` in [-1, 1] -> its output (`reconstruction`, `codes`,
-        `loss`, ...). See [`VQVAEModel.forward`] / [`VQVAE2Model.forward`]."""
-        return self.vq_model(pixel_values, return_dict=return_dict)
+        `loss`, ...). See [`VQVAEModel.forward`] / [`VQVAE2Model.forward`]; a speech bundle takes the arguments of
+        [`AudioVQVAEModel.forward`] (`input_values`, `speaker_ids`, ...)."""
+        inputs = () if pixel_values is None else (pixel_values,)
+        return self.vq_model(*inputs, return_dict=return_dict, **kwargs)
 
     @torch.no_grad()
     def encode(self, pixel_values: torch.FloatTensor):
         """Codes of images `(B, C, H, W)` in [-1, 1]: `(B, h, w)` for a VQ-VAE, one map per level (top first) for
-        a VQ-VAE-2."""
+        a VQ-VAE-2; of waveforms `(B, T)` for speech: `(B, T / 64)`."""
         return self.vq_model.encode(pixel_values)
 
     @torch.no_grad()
-    def decode(self, codes: Sequence[torch.LongTensor] | torch.LongTensor) -> torch.FloatTensor:
+    def decode(self, codes: Sequence[torch.LongTensor] | torch.LongTensor, **audio_options: Any) -> torch.FloatTensor:
         """Pixels `(B, C, H, W)` in [-1, 1] from the code maps of the upper levels, top first (as `generate` returns
         them with `return_codes=True`: one per prior); the levels below them are left out of the decoder. A lone
-        map `(B, h, w)` is the top level's."""
-        return decode_codes(self.vq_model, [codes] if torch.is_tensor(codes) else list(codes))
+        map `(B, h, w)` is the top level's. Speech: waveforms `(B, T)` sampled by the WaveNet from codes `(B, T / 64)`
+        with `speaker_ids` (and `generator`, `progress`), see [`sampling.decode_codes`]."""
+        return decode_codes(self.vq_model, [codes] if torch.is_tensor(codes) else list(codes), **audio_options)
 
     # ---------------------------------------------------------------------------------------------- sampling
     @torch.no_grad()
@@ -110,9 +124,12 @@ class VQGenerationModel(VQGenerationPreTrainedModel):
         use_cache: bool = True,
         return_codes: bool = False,
         guidance_scale: float | None = None,
+        progress: bool = False,
     ) -> torch.FloatTensor | tuple[torch.FloatTensor, list[torch.LongTensor]]:
         """Samples images: codes by ancestral sampling (the top prior, then each lower prior conditioned on the codes
-        above it), decoded by the VQ model.
+        above it), decoded by the VQ model. A speech bundle samples waveforms `(B, num_samples)` at `sampling_rate`:
+        code sequences from the prior, then the WaveNet with the speaker of each sample (`class_labels` are the
+        speakers; an unconditional prior's samples cycle through the speakers of a speaker-conditioned decoder).
 
         Args:
             num_images (`int`): batch size B.
@@ -130,8 +147,11 @@ class VQGenerationModel(VQGenerationPreTrainedModel):
                 logits from one forward over a doubled batch. 1 is plain conditional sampling, 0 unconditional;
                 above 1 makes images more typical of their class (less diverse). None (default): no guidance.
 
+            progress (`bool`): show progress bars (the WaveNet's sample by sample for speech).
+
         Returns:
-            pixels `(B, C, H, W)` in [-1, 1], or `(pixels, codes)` with `return_codes=True`.
+            pixels `(B, C, H, W)` in [-1, 1] (speech: waveforms `(B, T)` in [-1, 1]), or `(pixels, codes)` with
+            `return_codes=True`.
         """
         return generate_images(
             list(self.priors),
@@ -144,6 +164,7 @@ class VQGenerationModel(VQGenerationPreTrainedModel):
             use_cache=use_cache,
             return_codes=return_codes,
             guidance_scale=guidance_scale,
+            progress=progress,
         )
 
 

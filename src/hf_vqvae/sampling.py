@@ -4,6 +4,8 @@ first, each lower prior conditioned on the codes just sampled above it), then on
 `generate_images` is the one entry point: `scripts/sample.py`, the training task's sample grids, the FID of
 `hf_vqvae.evaluation` and the generation bundle ([`VQGenerationModel.generate`]) all call it. It works on any VQ
 model through the level list (`config.num_levels`, `decode_levels`), so a VQ-VAE is simply a one-level hierarchy.
+An audio VQ-VAE (the speech model) is one level too: its "images" are waveforms `(N, T)`, sampled by its WaveNet
+with a speaker per sample (a speaker-conditional prior's class labels).
 This file is copied into generation bundle repos (`trust_remote_code`): it imports only torch, tqdm and the prior.
 """
 
@@ -119,11 +121,45 @@ def sample_codes(
     return codes
 
 
+def is_audio_model(vq_model) -> bool:
+    """Whether `vq_model` is the speech model (its decoder samples waveforms, given speakers)."""
+    return getattr(vq_model.config, "model_type", None) == "audio_vqvae"
+
+
+def speaker_ids_for(vq_model, num_samples: int, class_labels: torch.LongTensor | None) -> torch.LongTensor | None:
+    """The speakers a speech decoder samples `num_samples` clips with: a speaker-conditional prior's class labels
+    (its classes are the speakers), else every speaker in turn; None for a decoder without speakers."""
+    num_speakers = vq_model.config.num_speakers
+    if not num_speakers:
+        return None
+    if class_labels is not None:
+        return class_labels
+    return default_class_labels(num_samples, num_speakers, vq_model.device)
+
+
 @torch.no_grad()
-def decode_codes(vq_model, codes: Sequence[torch.LongTensor], first_level: int = 0) -> torch.FloatTensor:
+def decode_codes(
+    vq_model,
+    codes: Sequence[torch.LongTensor],
+    first_level: int = 0,
+    *,
+    speaker_ids: torch.LongTensor | int | None = None,
+    generator: torch.Generator | None = None,
+    progress: bool = False,
+) -> torch.FloatTensor:
     """Pixels `(B, C, H, W)` in [-1, 1] from the code maps of consecutive levels, top first, the first of them at
     level `first_level` (0 is the top). The levels not given are left out of the decoder (`decode_levels`): a
-    hierarchy sampled by fewer priors than it has levels decodes from the upper levels alone."""
+    hierarchy sampled by fewer priors than it has levels decodes from the upper levels alone.
+
+    An audio VQ-VAE's one code sequence `(B, T / f)` gives waveforms `(B, T)` in [-1, 1], sampled by its WaveNet
+    from `generator` with `speaker_ids` (`(B,)` or one id; default every speaker in turn), with a progress bar if
+    `progress`."""
+    if is_audio_model(vq_model):
+        if len(codes) != 1 or first_level != 0:
+            raise ValueError(f"an audio VQ-VAE has one level of codes: got {len(codes)} from level {first_level}")
+        if speaker_ids is None:
+            speaker_ids = speaker_ids_for(vq_model, len(codes[0]), None)
+        return vq_model.decode(codes[0], speaker_ids=speaker_ids, generator=generator, progress=progress)
     if getattr(vq_model.config, "input_num_embeddings", None) is not None:
         raise ValueError(
             "this VQ model reads and writes code maps (stage 2 of a two-stage model): its decoder gives logits over "
@@ -161,7 +197,8 @@ def generate_images(
     return_codes: bool = False,
 ) -> torch.FloatTensor | tuple[torch.FloatTensor, list[torch.LongTensor]]:
     """`num_samples` images `(N, C, H, W)` in [-1, 1]: codes sampled through `priors` (`sample_codes`), decoded by
-    `vq_model` (`decode_codes`).
+    `vq_model` (`decode_codes`). For an audio VQ-VAE, waveforms `(N, T)`: the WaveNet samples from the same
+    generator, each clip with its class label as the speaker (`speaker_ids_for`).
 
     Args:
         priors: the priors of consecutive levels, top first (see `sample_codes`).
@@ -211,7 +248,14 @@ def generate_images(
                 condition=None if condition is None else condition[rows],
                 guidance_scale=guidance_scale,
             )
-            pixels = decode_codes(vq_model, [level[rows] for level in given] + batch_codes, first_level - len(given))
+            decoding = {}
+            if is_audio_model(vq_model):  # the WaveNet samples too: the speakers, the random source, its progress
+                speakers = speaker_ids_for(vq_model, num_samples, labels)
+                decoding = {"speaker_ids": None if speakers is None else speakers[rows], "generator": generator}
+                decoding["progress"] = progress
+            pixels = decode_codes(
+                vq_model, [level[rows] for level in given] + batch_codes, first_level - len(given), **decoding
+            )
             images.append(pixels if device is None else pixels.to(device))
             codes.append(batch_codes)
             bar.update(size)
@@ -226,6 +270,8 @@ __all__ = [
     "decode_codes",
     "default_class_labels",
     "generate_images",
+    "is_audio_model",
     "num_classes_of",
     "sample_codes",
+    "speaker_ids_for",
 ]

@@ -9,6 +9,7 @@ from typing import Any
 
 from transformers.dynamic_module_utils import custom_object_save
 
+from ..pipeline_audio_generation import VQAudioGenerationPipeline
 from ..pipeline_audio_vqvae import AudioVQVAEAudioToAudioPipeline, AudioVQVAEFeatureExtractionPipeline
 from ..pipeline_video import VQVideoPipeline
 from ..pipeline_vqvae import VQGenerationPipeline, VQVAEFeatureExtractionPipeline, VQVAEImageToImagePipeline
@@ -20,9 +21,14 @@ PIPELINES: dict[str, type] = {
     "audio-to-audio": AudioVQVAEAudioToAudioPipeline,
     "feature-extraction": AudioVQVAEFeatureExtractionPipeline,
     "video-prediction": VQVideoPipeline,
+    "unconditional-audio-generation": VQAudioGenerationPipeline,
 }
 # The input type transformers records for each task (`custom_pipelines[task]["type"]`); "image" otherwise.
-PIPELINE_TYPES: dict[str, str] = {"audio-to-audio": "audio", "feature-extraction": "audio"}
+PIPELINE_TYPES: dict[str, str] = {
+    "audio-to-audio": "audio",
+    "feature-extraction": "audio",
+    "unconditional-audio-generation": "audio",
+}
 # The tasks each kind of repo serves, its main one (the card's `pipeline_tag`) first. A prior alone makes code maps,
 # not images: it serves no pipeline task; the generation bundle serves images from it.
 REPO_TASKS: dict[str, list[str]] = {
@@ -34,7 +40,17 @@ REPO_TASKS: dict[str, list[str]] = {
     # The frame VQ-VAE inside a video model or a two-stage bundle serves the image pipelines too.
     "vq_video": ["video-prediction", "image-to-image", "image-feature-extraction"],
     "vq_two_stage": ["unconditional-image-generation", "image-to-image"],
+    # A generation bundle of the speech model (model type vq_generation, an audio VQ-VAE and its prior) serves
+    # speech, not images: `repo_tasks` picks this entry for it.
+    "vq_generation_audio": ["unconditional-audio-generation"],
 }
+
+
+def repo_tasks(config) -> list[str]:
+    """The tasks a repo of `config` serves (`REPO_TASKS` by model type; a speech generation bundle its own)."""
+    if config.model_type == "vq_generation" and getattr(config, "is_audio", False):
+        return list(REPO_TASKS["vq_generation_audio"])
+    return list(REPO_TASKS[config.model_type])
 
 
 def add_pipelines(repo_dir: str | Path, tasks: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -63,4 +79,4 @@ def add_pipelines(repo_dir: str | Path, tasks: Sequence[str]) -> dict[str, dict[
     return entries
 
 
-__all__ = ["PIPELINES", "REPO_TASKS", "add_pipelines"]
+__all__ = ["PIPELINES", "REPO_TASKS", "add_pipelines", "repo_tasks"]
