@@ -21,10 +21,19 @@ from test_evaluate import load_script
 from transformers import AutoModel, pipeline
 from user_data import TINY_PRIOR
 
-from hf_vqvae import AudioVQVAEConfig, AudioVQVAEModel, PixelSNAILModel, VQGenerationModel, VQVAEAudioFeatureExtractor
+from hf_vqvae import (
+    AudioVQVAEConfig,
+    AudioVQVAEModel,
+    PixelSNAILConfig,
+    PixelSNAILModel,
+    VQGenerationConfig,
+    VQGenerationModel,
+    VQVAEAudioFeatureExtractor,
+)
 from hf_vqvae.codes_info import CodesInfo
 from hf_vqvae.data.audio import AudioCollator
-from hf_vqvae.data.speech import SPEAKER_NAMES
+from hf_vqvae.data.sources import HeldOut
+from hf_vqvae.data.speech import SPEAKER_NAMES, write_speech_shards
 from hf_vqvae.hub.pipelines import add_pipelines, repo_tasks
 
 # 8 codes per crop: the WaveNet samples one waveform sample per step, so generated clips stay short (512 samples).
@@ -77,6 +86,40 @@ def test_extract_codes_gives_the_models_codes_of_the_middle_crops(two_voices, au
         assert np.asarray(codes["codes"]).shape == (len(rows), SEGMENT // 64)
         assert torch.equal(torch.as_tensor(np.asarray(codes["codes"])).long(), model.encode(batch["input_values"]))
         assert list(codes["speaker_id"]) == [row["speaker_id"] for row in rows]
+
+
+@needs_fillets
+def test_extract_codes_holds_out_and_counts_bad_audio_as_training_does(two_voices, audio_model_dir, tmp_path):  # noqa: F811
+    """A train-only speech folder with one truncated file: the codes' `validation` split is the share that training
+    holds out (the same hash rule), and the bad file is skipped and counted, not fatal."""
+    rows = [dict(row) for row in two_voices["train"]]
+    bad = dict(rows[0], id="truncated", audio={"bytes": rows[0]["audio"]["bytes"][:2000], "path": "truncated.flac"})
+    write_speech_shards([*rows, bad], tmp_path / "speech", "train", num_shards=1)
+    output = tmp_path / "codes"
+    argv = ["extract_codes.py", "--model_name_or_path", str(audio_model_dir), "--dataset", str(tmp_path / "speech"),
+            "--output_dir", str(output), "--segment_samples", str(SEGMENT), "--validation_split_percentage", "30",
+            "--max_skipped_fraction", "0.2", "--num_workers", "0"]  # fmt: skip
+    saved, sys.argv = sys.argv, argv
+    try:
+        assert load_script("extract_codes").run() == 0
+    finally:
+        sys.argv = saved
+    held_out = HeldOut(30.0, "id")  # what open_dataset holds out of a speech dataset's train split (by its id)
+    expected = {
+        "validation": [row for row in rows if held_out(row)],
+        "train": [row for row in rows if not held_out(row)],
+    }
+    assert expected["validation"] and expected["train"]
+    info = CodesInfo.read(output)
+    assert sum(split["skipped"] for split in info.splits.values()) == 1
+    model = AudioVQVAEModel.from_pretrained(audio_model_dir).eval()
+    collate = AudioCollator(
+        VQVAEAudioFeatureExtractor(pad_to_multiple_of=64), segment_samples=SEGMENT, random_crop=False
+    )
+    for split, split_rows in expected.items():
+        assert info.splits[split]["examples"] == len(split_rows)
+        codes = np.asarray(load_dataset(str(output), split=split).with_format("numpy")["codes"])
+        assert torch.equal(torch.as_tensor(codes).long(), model.encode(collate(split_rows)["input_values"]))
 
 
 @pytest.fixture(scope="module")
@@ -200,3 +243,21 @@ def test_sample_writes_the_bundles_speech_as_wavs(audio_bundle, tmp_path, capsys
     error = capsys.readouterr().err
     assert "--speaker 'Nobody' is not a speaker of this model" in error and SPEAKER_NAMES[0] in error
     assert not (tmp_path / "none").exists()
+
+
+def test_speech_bundle_config_rejects_priors_that_do_not_fit():
+    audio = AudioVQVAEConfig(**TINY_AUDIO)  # 3 speakers, 32 codes
+    sequence = {"num_embeddings": 32, "spatial_dims": 1, "latent_length": 16, **TINY_PRIOR}
+    config = VQGenerationConfig(vq_config=audio, prior_configs=[PixelSNAILConfig(**sequence, num_classes=3)])
+    assert config.is_audio and config.num_samples == 16 * 64 and config.level_shapes == [(32, 16)]
+    # Built from its own dict, as from_pretrained does.
+    assert VQGenerationConfig(**config.to_dict()).to_dict() == config.to_dict()
+    # With no prior given: an unconditional one over the codes of the model's training crop.
+    assert VQGenerationConfig(vq_config=audio).prior_configs[0].latent_shape == (1024 // 64,)
+    with pytest.raises(ValueError, match="num_classes must be the audio model's num_speakers \\(3\\)"):
+        VQGenerationConfig(vq_config=audio, prior_configs=[PixelSNAILConfig(**sequence, num_classes=6)])
+    with pytest.raises(ValueError, match="prior_configs\\[0\\] models 4x4 maps of 32 codes"):
+        image_prior = PixelSNAILConfig(num_embeddings=32, latent_height=4, latent_width=4, **TINY_PRIOR)
+        VQGenerationConfig(vq_config=audio, prior_configs=[image_prior])
+    with pytest.raises(ValueError, match="16 maps of 64 codes"):
+        VQGenerationConfig(vq_config=audio, prior_configs=[PixelSNAILConfig(**{**sequence, "num_embeddings": 64})])
