@@ -219,7 +219,7 @@ def run_sample(argv: list[str]) -> None:
 
 
 @needs_fillets
-def test_sample_writes_the_bundles_speech_as_wavs(audio_bundle, tmp_path, capsys):
+def test_sample_writes_the_bundles_speech_as_wavs(audio_bundle, audio_prior, tmp_path, capsys):
     bundle, folder = audio_bundle
     speakers = [SPEAKER_NAMES[4], "2"]  # by name and by id, one per clip
     run_sample(["--bundle", str(folder), "--num_samples", "2", "--speaker", *speakers, "--seed", "3",
@@ -237,6 +237,15 @@ def test_sample_writes_the_bundles_speech_as_wavs(audio_bundle, tmp_path, capsys
         assert info.subtype == "PCM_16"
         written, _ = soundfile.read(path, dtype="float32")
         assert np.abs(written - clip.numpy()).max() <= 1 / 32767  # the generated clip, to 16-bit precision
+
+    # The prior alone: its codes_info.json names the audio VQ-VAE that decodes them; speakers in turn by default.
+    run_sample(["--prior", str(audio_prior), "--num_samples", "2", "--seed", "3", "--output", str(tmp_path / "p")])
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record["speakers"] == list(SPEAKER_NAMES[:2]) and len(record["files"]) == 2
+    expected = bundle.generate(2, class_labels=[0, 1], generator=torch.Generator().manual_seed(3))
+    for path, clip in zip(record["files"], expected):
+        written, rate = soundfile.read(path, dtype="float32")
+        assert rate == 16000 and np.abs(written - clip.numpy()).max() <= 1 / 32767
 
     with pytest.raises(SystemExit):
         run_sample(["--bundle", str(folder), "--speaker", "Nobody", "--output", str(tmp_path / "none")])
