@@ -132,3 +132,28 @@ def test_a_first_order_model_saved_before_the_field_existed_loads_and_predicts_i
     frames = torch.rand(2, 2, 3, 16, 16) * 2 - 1
     rollout = model.generate(frames, [0, 2], generator=torch.Generator().manual_seed(1))
     assert torch.equal(loaded.generate(frames, [0, 2], generator=torch.Generator().manual_seed(1)), rollout)
+
+
+def test_teacher_forcing_noise_corrupts_what_the_prior_reads_in_training_not_its_labels():
+    model = tiny_video()
+    codes, actions = clip(batch=2, frames=2)
+    with torch.no_grad():
+        clean = model.eval()(codes, actions).logits
+    model.config.teacher_forcing_noise = 1.0  # every code the prior reads within the frame is drawn anew
+    with torch.no_grad():
+        assert torch.equal(model.eval()(codes, actions).logits, clean)  # eval mode: no noise
+        model.train()
+        other = codes.clone()
+        other[:, 1] = (other[:, 1] + 1) % K
+        torch.manual_seed(0)
+        first = model(codes, actions)
+        torch.manual_seed(0)
+        second = model(other, actions)
+    # The frame's own codes no longer reach the logits (the same draws replace them all) ...
+    assert torch.equal(first.logits, second.logits) and not torch.equal(first.logits, clean)
+    # ... but they stay the labels.
+    torch.testing.assert_close(first.loss, F.cross_entropy(first.logits[:, 0], codes[:, 1]))
+    torch.testing.assert_close(second.loss, F.cross_entropy(second.logits[:, 0], other[:, 1]))
+    with pytest.raises(ValueError, match=r"teacher_forcing_noise` must be a number in \[0, 1\], got 1.5"):
+        VQVideoConfig(vq_config=model.config.vq_config, dynamics_config=model.config.dynamics_config,
+                      teacher_forcing_noise=1.5)  # fmt: skip

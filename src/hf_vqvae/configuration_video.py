@@ -28,6 +28,13 @@ class VQVideoConfig(PreTrainedConfig):
         context_frames (`int`, *optional*): how many previous frames each prediction reads (N); defaults to the
             dynamics prior's `num_condition_maps` (1: a first-order model, the next frame from the last one), and
             must equal it when given.
+        teacher_forcing_noise (`float`, defaults to 0.0): in training mode, the share of the predicted frame's own
+            codes that the dynamics prior *reads* (its autoregressive input, not its labels and not the previous
+            frames) replaced by uniformly drawn codes. Teacher forcing feeds the true codes, so the prior learns to
+            lean on the codes already sampled in the frame; in a rollout they are its own samples, and one wrong
+            code drags the ones after it in raster order (exposure bias). Noise makes it lean on the previous frames
+            and the action instead; 1.0 leaves it only those (each position predicted on its own, a per-position
+            classifier). No effect in eval mode or on sampling.
         id2label (`dict[int, str]`, *optional*): the action names (e.g. ViZDoom's buttons), so that pipelines accept
             `actions=["TURN_LEFT", ...]`.
 
@@ -48,6 +55,7 @@ class VQVideoConfig(PreTrainedConfig):
     vq_config: dict | PreTrainedConfig | None = None
     dynamics_config: dict | PreTrainedConfig | None = None
     context_frames: int | None = None
+    teacher_forcing_noise: float = 0.0
 
     def __post_init__(self, **kwargs):
         if self.vq_config is None or self.dynamics_config is None:
@@ -58,6 +66,9 @@ class VQVideoConfig(PreTrainedConfig):
         self.vq_config = _build_config(self.vq_config, {"vqvae": VQVAEConfig}, "vq_config")
         self.dynamics_config = _build_config(self.dynamics_config, {"pixelsnail": PixelSNAILConfig}, "dynamics_config")
         self._check_dynamics()
+        noise = self.teacher_forcing_noise
+        if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0.0 <= noise <= 1.0:
+            raise ValueError(f"`teacher_forcing_noise` must be a number in [0, 1], got {noise!r}")
         super().__post_init__(**kwargs)
 
     def _check_dynamics(self) -> None:

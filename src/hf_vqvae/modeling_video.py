@@ -82,13 +82,18 @@ class VQVideoModel(VQVideoPreTrainedModel):
 
     @classmethod
     def from_parts(
-        cls, vq_model: VQVAEModel, dynamics: PixelSNAILModel, action_names: Sequence[str] | None = None
+        cls,
+        vq_model: VQVAEModel,
+        dynamics: PixelSNAILModel,
+        action_names: Sequence[str] | None = None,
+        teacher_forcing_noise: float = 0.0,
     ) -> VQVideoModel:
-        """Bundles a trained frame VQ-VAE and dynamics prior (copies of their weights and buffers, bitwise)."""
+        """Bundles a frame VQ-VAE and dynamics prior (copies of their weights and buffers, bitwise)."""
         id2label = dict(enumerate(action_names)) if action_names is not None else None
         config = VQVideoConfig(
             vq_config=vq_model.config.to_dict(),
             dynamics_config=dynamics.config.to_dict(),
+            teacher_forcing_noise=teacher_forcing_noise,
             id2label=id2label,
             label2id={name: index for index, name in id2label.items()} if id2label else None,
         )
@@ -202,11 +207,18 @@ class VQVideoModel(VQVideoPreTrainedModel):
             previous = codes[:, :-1].unfold(1, context, 1).movedim(-1, 2).reshape(-1, context, *codes.shape[2:])
         target = codes[:, context:].reshape(-1, *codes.shape[2:])
         labels = actions[:, context - 1 : codes.shape[1] - 1].reshape(-1)
-        output = self.dynamics(target, condition=previous, class_labels=labels, labels=target)
+        inputs = self._corrupt(target) if self.training and self.config.teacher_forcing_noise > 0 else target
+        output = self.dynamics(inputs, condition=previous, class_labels=labels, labels=target)
         logits = output.logits.reshape(batch, steps, *output.logits.shape[1:]).contiguous()
         result = VQVideoOutput(loss=output.loss, logits=logits, bits_per_code=output.bits_per_code)
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         return result if return_dict else result.to_tuple()
+
+    def _corrupt(self, codes: torch.LongTensor) -> torch.LongTensor:
+        """`codes` with a `teacher_forcing_noise` share replaced by uniform codes (see the config)."""
+        replace = torch.rand(codes.shape, device=codes.device) < self.config.teacher_forcing_noise
+        noise = torch.randint_like(codes, self.config.dynamics_config.num_embeddings)
+        return torch.where(replace, noise, codes)
 
     # -------------------------------------------------------------------------------------------------- rollout
     @torch.no_grad()
