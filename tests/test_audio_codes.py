@@ -31,6 +31,7 @@ from hf_vqvae import (
     VQVAEAudioFeatureExtractor,
 )
 from hf_vqvae.codes_info import CodesInfo
+from hf_vqvae.data import CodeCollator
 from hf_vqvae.data.audio import AudioCollator
 from hf_vqvae.data.sources import HeldOut
 from hf_vqvae.data.speech import SPEAKER_NAMES, write_speech_shards
@@ -270,3 +271,25 @@ def test_speech_bundle_config_rejects_priors_that_do_not_fit():
         VQGenerationConfig(vq_config=audio, prior_configs=[image_prior])
     with pytest.raises(ValueError, match="16 maps of 64 codes"):
         VQGenerationConfig(vq_config=audio, prior_configs=[PixelSNAILConfig(**{**sequence, "num_embeddings": 64})])
+
+
+def test_code_collator_reads_sequences_and_checks_their_dims_against_the_shape():
+    """`CodeCollator` batches 1-D code rows `(T,)` as `(B, T)` under its usual skip rules: a 2-D row, another length
+    or a code outside the codebook is skipped and counted; without a shape the first good row sets it."""
+    rows = [
+        {"codes": [1, 2, 3, 4], "speaker_id": 0},
+        {"codes": [[1, 2, 3, 4]], "speaker_id": 1},  # a map, not a sequence
+        {"codes": [1, 2, 3], "speaker_id": 1},  # another length
+        {"codes": [5, 6, 7, 40], "speaker_id": 2},  # 40 is outside the 32 codes
+        {"codes": [7, 6, 5, 4], "speaker_id": None},  # no speaker
+        {"codes": [0, 31, 0, 31], "speaker_id": 2},
+    ]
+    batch = CodeCollator("codes", label_column="speaker_id", code_shape=(4,), num_embeddings=32)(rows)
+    assert torch.equal(batch["codes"], torch.tensor([[1, 2, 3, 4], [0, 31, 0, 31]]))
+    assert torch.equal(batch["labels"], torch.tensor([0, 2])) and batch["positions"] == [0, 5]
+    assert batch["skipped"] == {"malformed": 2, "out_of_range": 1, "no_label": 1}
+    assert any("expected (4,)" in line and "(1, 4)" in line for line in batch["bad_examples"])
+    # Without a shape, the first good row's: here a sequence, so the later map is the odd one out.
+    batch = CodeCollator("codes")([rows[0], rows[1], rows[5]])
+    assert batch["codes"].shape == (2, 4) and batch["skipped"] == {"malformed": 1}
+    assert CodeCollator("codes", code_shape=(4,))([rows[1]])["codes"].shape == (0, 4)

@@ -186,13 +186,14 @@ class ImageCollator:
 
 
 class CodeCollator:
-    """Batches examples of a code dataset (`scripts/extract_codes.py`): `codes` `(B, h, w)`, optional `condition`
-    `(B, h', w')` (the level above, for a bottom prior) and `labels` `(B,)`, plus the accounting keys of this
-    module's docstring.
+    """Batches examples of a code dataset (`scripts/extract_codes.py`): `codes` `(B, h, w)` (an image model's maps)
+    or `(B, T)` (an audio model's sequences), optional `condition` `(B, h', w')` (the level above, for a bottom
+    prior) and `labels` `(B,)`, plus the accounting keys of this module's docstring.
 
-    A row is skipped as `malformed` when a code map is missing, not a 2-D integer array, or not of the expected shape
-    (`code_shape` / `condition_shape`; without them, the first good row's), as `out_of_range` when a code is outside
-    `[0, num_embeddings)`, and as `no_label` when `label_column` is set and the row has no label.
+    A row is skipped as `malformed` when its codes are missing, not a 1-D or 2-D integer array, or not of the expected
+    shape (`code_shape` / `condition_shape`, whose length says whether rows are sequences or maps; without them, the
+    first good row's), as `out_of_range` when a code is outside `[0, num_embeddings)`, and as `no_label` when
+    `label_column` is set and the row has no label.
     """
 
     def __init__(
@@ -201,8 +202,8 @@ class CodeCollator:
         condition_column: str | None = None,
         label_column: str | None = None,
         *,
-        code_shape: tuple[int, int] | None = None,
-        condition_shape: tuple[int, int] | None = None,
+        code_shape: tuple[int, ...] | None = None,
+        condition_shape: tuple[int, ...] | None = None,
         num_embeddings: int | None = None,
         condition_num_embeddings: int | None = None,
         held_out: Callable[[dict[str, Any]], bool] | None = None,
@@ -219,9 +220,10 @@ class CodeCollator:
             codes = np.asarray(example.get(column))
         except ValueError as error:  # ragged rows
             raise BadImageError("malformed", f"{column}: {error}") from error
-        if codes.ndim != 2 or codes.dtype.kind not in "iu" or (shape is not None and codes.shape != tuple(shape)):
+        dims_ok = codes.ndim in (1, 2) if shape is None else codes.ndim == len(shape)
+        if not dims_ok or codes.dtype.kind not in "iu" or (shape is not None and codes.shape != tuple(shape)):
             found = f"{codes.dtype} {codes.shape}" if codes.dtype != object else type(example.get(column)).__name__
-            expected = f"{tuple(shape)}" if shape is not None else "a 2-D integer array"
+            expected = f"{tuple(shape)}" if shape is not None else "a 1-D or 2-D integer array"
             raise BadImageError("malformed", f"{column}: {found}, expected {expected}")
         size = self.sizes.get(column)
         if codes.size and (codes.min() < 0 or (size is not None and codes.max() >= size)):

@@ -10,32 +10,20 @@ codebook perplexity and usage.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
 from pathlib import Path
 from typing import Any
 
 import torch
-from datasets import Audio
 from torch.utils.data import DataLoader
 from transformers import AutoModel
 
 from ..audio_metrics import mu_law_histogram, unigram_nll
 from ..configuration_audio_vqvae import AudioVQVAEConfig
-from ..data import DataPlan, DatasetError, SkipLog, open_dataset, training_loaders
-from ..data.audio import AudioCollator
+from ..data import DatasetError, SkipLog, training_loaders
+from ..data.audio import AudioCollator, open_audio_dataset
 from ..feature_extraction_audio import VQVAEAudioFeatureExtractor
 from ..modeling_audio_vqvae import AudioVQVAEModel
-
-
-def _audio_column(plan: DataPlan, dataset: str) -> str:
-    found = [name for name, feature in plan.features.items() if isinstance(feature, Audio)]
-    if not found:
-        raise DatasetError(
-            f"--model audio_vqvae needs a dataset with an Audio column; --dataset {dataset} has "
-            f"{sorted(plan.features)} (scripts/prepare_data.py --source speech writes one)"
-        )
-    return "audio" if "audio" in found else found[0]
 
 
 class AudioTask:
@@ -43,18 +31,12 @@ class AudioTask:
 
     def __init__(self, args) -> None:
         self.args = args
-        plan = open_dataset(
-            args.dataset, train_split=args.train_split, eval_split=args.eval_split,
-            validation_split_percentage=args.validation_split_percentage, kind="codes",
-            label_column=args.label_column or "speaker_id",
+        # The one opener of speech datasets (as extract_codes.py reads them): audio stays undecoded, AudioCollator
+        # decodes in the workers and skips bad files.
+        self.data, self.audio_column = open_audio_dataset(
+            args.dataset, label_column=args.label_column, train_split=args.train_split, eval_split=args.eval_split,
+            validation_split_percentage=args.validation_split_percentage, what="--model audio_vqvae",
         )  # fmt: skip
-        self.audio_column = _audio_column(plan, args.dataset)
-        # Audio stays undecoded ({bytes, path}) in the stream: AudioCollator decodes in the workers, skipping bad
-        # files (and `datasets` would need torchcodec to decode).
-        splits = {
-            name: split.cast_column(self.audio_column, Audio(decode=False)) for name, split in plan.splits.items()
-        }
-        self.data = dataclasses.replace(plan, splits=splits)
         if args.model_name_or_path:
             self.model = AutoModel.from_pretrained(args.model_name_or_path, **args.model_config)
         else:

@@ -124,39 +124,6 @@ def _shape_fields(shape: tuple[int, ...], prefix: str) -> dict[str, int | None]:
     return {f"{prefix}_height": shape[0], f"{prefix}_width": shape[1]}
 
 
-class SequenceCodeCollator(CodeCollator):
-    """`CodeCollator` for 1-D code sequences (an audio VQ-VAE's, `(T,)` per row): each sequence is read as the
-    one-row map `(1, T)` the code collator checks, under the same skip rules, and batches come back as `(B, T)`.
-    The held-out hash reads the same values either way (it hashes the codes' bytes, not their shape)."""
-
-    def __init__(
-        self,
-        code_column: str,
-        condition_column: str | None = None,
-        label_column: str | None = None,
-        *,
-        code_shape: tuple[int] | None = None,
-        condition_shape: tuple[int] | None = None,
-        **options,
-    ) -> None:
-        super().__init__(
-            code_column, condition_column, label_column,
-            code_shape=None if code_shape is None else (1, *code_shape),
-            condition_shape=None if condition_shape is None else (1, *condition_shape), **options,
-        )  # fmt: skip
-
-    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
-        columns = [column for column in (self.code_column, self.condition_column) if column]
-        rows = [
-            {**example, **{c: [example[c]] for c in columns if example.get(c) is not None}} for example in examples
-        ]
-        batch = super().__call__(rows)
-        batch["codes"] = batch["codes"][:, 0]
-        if batch["condition"] is not None:
-            batch["condition"] = batch["condition"][:, 0]
-        return batch
-
-
 class PriorTask:
     """A PixelSNAIL prior over one level of codes, optionally conditioned on the level above and on class labels."""
 
@@ -211,9 +178,9 @@ class PriorTask:
                 **dropout,
             }
             self.model = PixelSNAILModel(PixelSNAILConfig(**config))
-        # Rows that do not fit the model (another shape, codes outside the codebook, no label) are skipped.
-        collator = SequenceCodeCollator if len(target.shape) == 1 else CodeCollator
-        self.collate = collator(
+        # Rows that do not fit the model (another shape, codes outside the codebook, no label) are skipped; the
+        # shape's length says whether rows are sequences (an audio model's) or maps.
+        self.collate = CodeCollator(
             args.code_column, args.condition_column, self.label_column,
             code_shape=target.shape, num_embeddings=target.num_embeddings,
             condition_shape=condition.shape if condition else None,
