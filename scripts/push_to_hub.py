@@ -5,11 +5,15 @@ config, model card, images):
     python scripts/push_to_hub.py outputs/demo --hub_model_id me/fashion-mnist-generation     # a run_demo.py folder
     python scripts/push_to_hub.py --vq_model outputs/vqvae2 --priors outputs/top outputs/bottom \\
         --hub_model_id me/vqvae2-generation                                                   # a generation bundle
+    python scripts/push_to_hub.py --vq_model outputs/audio_vqvae --priors outputs/audio_prior \
+        --hub_model_id me/speech-generation                                     # a speech bundle (WAVs per speaker)
     python scripts/push_to_hub.py outputs/demo/hub --hub_model_id me/fashion-mnist-generation # a built repo folder
 
 A training run (a folder with train_args.json) is packaged into `<folder>/hub` first, with a card filled from its
 metrics; a run_demo.py folder (demo_config.yaml, vqvae/, prior/) and `--vq_model/--priors` are bundled into one
-generation repo (`<folder>/hub`, or `--repo_dir`); a folder with README.md and config.json is pushed as it is.
+generation repo (`<folder>/hub`, or `--repo_dir`): of images, or of speech when the VQ model is an audio VQ-VAE
+(samples per speaker as WAV files, the speakers and their data licences on the card); a folder with README.md and
+config.json is pushed as it is.
 `--dry_run` builds the folder and prints the commit without pushing.
 
 `--space` also builds the folder's Hugging Face Space variant (`<repo_dir>-space`, or `--space_dir`: the Gradio demo
@@ -90,8 +94,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--priors", nargs="+", default=[], help="generation bundle: prior runs, top level first")
     parser.add_argument("--repo_dir", help="where to build the repo folder (default: <folder>/hub)")
     parser.add_argument("--license", default="apache-2.0", help="the weights' license, a Hub license id")
-    parser.add_argument("--num_samples", type=int, default=16, help="generation bundle: images in samples.png")
-    parser.add_argument("--seed", type=int, default=0, help="generation bundle: seed of samples.png")
+    parser.add_argument(
+        "--num_samples", type=int, default=None,
+        help="generation bundle: images in samples.png (default 16), or WAV clips of speech (default one per speaker)",
+    )  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0, help="generation bundle: seed of the samples")
     parser.add_argument("--private", action="store_true", help="create the repo private")
     parser.add_argument("--token", default=None, help="a Hub token (default: the stored login)")
     parser.add_argument("--commit_message", default=None)
@@ -121,7 +128,10 @@ def main(argv: list[str] | None = None) -> dict:
     }
     if args.space:  # built before anything is pushed: a folder with no demo (a prior alone) stops here
         space_dir = Path(args.space_dir or repo_dir.with_name(f"{repo_dir.name}-space"))
-        space_dir = build_space(repo_dir, space_dir, license=args.license, model_id=args.hub_model_id)
+        try:
+            space_dir = build_space(repo_dir, space_dir, license=args.license, model_id=args.hub_model_id)
+        except ValueError as error:  # no demo serves the folder (a prior alone, a speech generation bundle)
+            raise SystemExit(f"push_to_hub.py: error: --space: {error}") from None
         record.update(space_dir=str(space_dir), space_id=args.space_id or f"{args.hub_model_id}-demo")
         record["space_files"] = [path.relative_to(space_dir).as_posix() for path in repo_files(space_dir)]
     if not args.dry_run:

@@ -6,6 +6,7 @@ waveform through the model, the pipeline and trust_remote_code without hf_vqvae)
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import soundfile
 import torch
 from conftest import assert_state_dicts_bitwise_equal, place_in_hub_cache, run_without_hf_vqvae, train_command
 from datasets import load_dataset
+from huggingface_hub import ModelCard
 from test_audio_learning import needs_fillets, two_voices  # noqa: F401 (a fixture)
 from test_audio_vqvae import TINY_AUDIO, one_thread  # noqa: F401 (an autouse fixture: one thread here too)
 from test_evaluate import load_script
@@ -34,8 +36,10 @@ from hf_vqvae.codes_info import CodesInfo
 from hf_vqvae.data import CodeCollator
 from hf_vqvae.data.audio import AudioCollator
 from hf_vqvae.data.sources import HeldOut
-from hf_vqvae.data.speech import SPEAKER_NAMES, write_speech_shards
+from hf_vqvae.data.speech import SPEAKER_NAMES, SPEAKERS, write_speech_shards
 from hf_vqvae.hub.pipelines import add_pipelines, repo_tasks
+from hf_vqvae.repo_kinds import repo_kind
+from hf_vqvae.space import DEMO_APPS, demo_app
 
 # 8 codes per crop: the WaveNet samples one waveform sample per step, so generated clips stay short (512 samples).
 SEGMENT = 512
@@ -293,3 +297,63 @@ def test_code_collator_reads_sequences_and_checks_their_dims_against_the_shape()
     batch = CodeCollator("codes")([rows[0], rows[1], rows[5]])
     assert batch["codes"].shape == (2, 4) and batch["skipped"] == {"malformed": 1}
     assert CodeCollator("codes", code_shape=(4,))([rows[1]])["codes"].shape == (0, 4)
+
+
+@needs_fillets
+def test_push_to_hub_builds_a_speech_bundle_folder_that_speaks_without_hf_vqvae(
+    audio_model_dir, audio_prior, tmp_path, hf_home, capsys
+):
+    """scripts/push_to_hub.py --vq_model <audio model> --priors <prior run> builds the Hub folder of a speech bundle:
+    the bundle, its feature extractor and pipeline, a WAV sample per speaker, a card naming the speakers and their
+    licences with the prior's measured bits per code, and no web demo (none serves it; never the image one)."""
+    repo_id = "someone/speech-bundle"
+    folder = tmp_path / "hub"
+    # --space: the folder is built, then refused a Space with a clear error (no demo serves a speech bundle).
+    with pytest.raises(SystemExit, match="--space: .* serves no pipeline a demo drives"):
+        load_script("push_to_hub").main(
+            ["--vq_model", str(audio_model_dir), "--priors", str(audio_prior), "--hub_model_id", repo_id,
+             "--repo_dir", str(folder), "--num_samples", "2", "--seed", "1", "--dry_run", "--space"]
+        )  # fmt: skip
+    files = {path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file()}
+    wavs = [f"examples/sample_00{i}_{SPEAKER_NAMES[i].lower().replace(' ', '_')}.wav" for i in range(2)]
+    assert {"config.json", "model.safetensors", "preprocessor_config.json", "pipeline_audio_generation.py",
+            "README.md", *wavs} <= files  # fmt: skip
+    bundle = VQGenerationModel.from_pretrained(folder).eval()
+    assert repo_kind(bundle.config) == "vq_generation_audio" and repo_tasks(bundle.config) == [
+        "unconditional-audio-generation"
+    ]
+    # The Space table decides by the same kind: no demo for a speech bundle, so no app and no Space.
+    assert DEMO_APPS.get(repo_kind(bundle.config)) is None and demo_app(folder) is None
+    assert not (folder / "app.py").exists() and not (tmp_path / "hub-space").exists()
+
+    expected = bundle.generate(2, class_labels=[0, 1], generator=torch.Generator().manual_seed(1))
+    for path, clip in zip(wavs, expected):
+        info = soundfile.info(folder / path)
+        assert (info.samplerate, info.frames, info.channels, info.subtype) == (16000, SEGMENT, 1, "PCM_16")
+        written, _ = soundfile.read(folder / path, dtype="float32")
+        assert np.abs(written - clip.numpy()).max() <= 1 / 32767
+
+    card = ModelCard.load(folder / "README.md")
+    assert card.data.pipeline_tag == "unconditional-audio-generation" and card.data.license == "other"
+    assert [example["output"]["url"] for example in card.data.widget] == wavs
+    assert not re.search(r"\{[a-z_]+\}|\{\{|\}\}", card.text), "unrendered template"
+    assert f'pipeline("unconditional-audio-generation", model="{repo_id}", trust_remote_code=True)' in card.text
+    for speaker in SPEAKERS:
+        assert f"| {speaker.name} | {speaker.description} | {speaker.licence} |" in card.text
+    bits = json.loads((audio_prior / "metrics.json").read_text())["eval/bits_per_code"]
+    assert f"| prior: bits per code, held out | {bits:.3f} (uniform: log2 K = 5) |" in card.text
+
+    place_in_hub_cache(folder, repo_id, hf_home)
+    result = run_without_hf_vqvae(
+        f"""
+        import json
+        from transformers import AutoFeatureExtractor, pipeline
+        speak = pipeline("unconditional-audio-generation", model="{repo_id}", trust_remote_code=True)
+        clips = speak(num_samples=2, seed=1)
+        extractor = AutoFeatureExtractor.from_pretrained("{repo_id}", trust_remote_code=True)
+        print(json.dumps({{"clips": [clip["audio"].tolist() for clip in clips], "rate": clips[0]["sampling_rate"],
+                          "extractor": type(extractor).__name__, "rate_in": extractor.sampling_rate}}))
+        """
+    )
+    assert result["clips"] == expected.tolist() and result["rate"] == result["rate_in"] == 16000
+    assert result["extractor"] == "VQVAEAudioFeatureExtractor"

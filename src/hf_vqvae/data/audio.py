@@ -15,6 +15,7 @@ import io
 import random
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -113,6 +114,15 @@ def open_audio_dataset(
     return dataclasses.replace(plan, splits=splits), column
 
 
+def write_wav(path: str | Path, clip: torch.Tensor | np.ndarray, sampling_rate: int) -> Path:
+    """One mono clip in [-1, 1] (clipped there) as a 16-bit PCM WAV file, its folder made if needed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    samples = torch.as_tensor(clip).detach().float().cpu().clamp(-1, 1).numpy()
+    soundfile.write(path, samples, sampling_rate, subtype="PCM_16")
+    return path
+
+
 class AudioCollator:
     """Decodes a list of audio examples, converts each with `feature_extractor` (16 kHz mono in [-1, 1]) and crops
     `segment_samples` of each (a random window if `random_crop`, else the middle one; shorter clips are padded and
@@ -202,4 +212,4 @@ class AudioCollator:
         }
 
 
-__all__ = ["MIN_SAMPLING_RATE", "AudioCollator", "BadAudioError", "decode_audio", "open_audio_dataset"]
+__all__ = ["MIN_SAMPLING_RATE", "AudioCollator", "BadAudioError", "decode_audio", "open_audio_dataset", "write_wav"]

@@ -31,6 +31,8 @@ KIND_TITLES = {
     "vqvae2": "VQ-VAE-2",
     "pixelsnail": "PixelSNAIL prior",
     "vq_generation": "VQ-VAE generation bundle",
+    # The VQ model of a speech generation bundle (push.default_commit_message names a bundle's VQ model).
+    "audio_vqvae": "audio VQ-VAE",
 }
 _PRIOR_TRAINING_FIELDS = ("class_conditional", "code_column", "condition_column")
 # train_args.json fields shown in the card's training table, in this order (the prior's own ones last).

@@ -5,21 +5,25 @@ measured results and its pictures under `images/`.
   `scripts/train.py`.
 * `build_generation_repo(vq_dir, prior_dirs, repo_dir, repo_id)`: a generation bundle ([`VQGenerationModel`]), the
   VQ model and its priors in ONE repo, so that one `from_pretrained` or
-  `pipeline("unconditional-image-generation", model=repo_id, trust_remote_code=True)` gives images.
+  `pipeline("unconditional-image-generation", model=repo_id, trust_remote_code=True)` gives images (or, for an
+  audio VQ-VAE, `pipeline("unconditional-audio-generation", ...)` speech: `hub.audio_repos`).
 """
 
 from __future__ import annotations
 
 import io
+import json
 import logging
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from PIL import Image
 from transformers import AutoModel
 
+from ..configuration_generation import VQGenerationConfig
 from ..data import HeldOut
 from ..evaluation.datasets import DatasetInfo
 from ..image_processing_vqvae import VQVAEImageProcessor
@@ -27,8 +31,10 @@ from ..images import save_sample_grid
 from ..loading import load_processor
 from ..modeling_generation import VQGenerationModel
 from ..modeling_pixelsnail import PixelSNAILModel
+from ..repo_kinds import SPEECH_GENERATION, repo_kind
 from ..sampling import default_class_labels, num_classes_of
 from ..space.build import write_app
+from .audio_repos import build_speech_generation_repo
 from .cards import render_model_card
 from .pipelines import REPO_TASKS, add_pipelines
 from .runs import IMAGES_DIR, TrainingRun
@@ -147,12 +153,25 @@ def build_model_repo(
 
 
 def build_generation_repo(
+    vq_dir: str | Path, prior_dirs: Sequence[str | Path], repo_dir: str | Path, repo_id: str, **options: Any
+) -> Path:
+    """A generation bundle repo of the VQ model of `vq_dir` and the priors of `prior_dirs` (top level first), built
+    by the builder of the bundle's kind (`GENERATION_REPO_BUILDERS`, keyed by `repo_kind`): images
+    (`build_image_generation_repo`) or speech (`hub.audio_repos.build_speech_generation_repo`). `options` are those
+    builders' own (`license`, `num_samples`: 16 images or one clip per speaker by default, `seed`, `temperature`,
+    `top_k`, `dataset`)."""
+    vq_type = json.loads((Path(vq_dir) / "config.json").read_text()).get("model_type")
+    kind = repo_kind({"model_type": VQGenerationConfig.model_type, "vq_config": {"model_type": vq_type}})
+    return GENERATION_REPO_BUILDERS[kind](vq_dir, prior_dirs, repo_dir, repo_id, **options)
+
+
+def build_image_generation_repo(
     vq_dir: str | Path,
     prior_dirs: Sequence[str | Path],
     repo_dir: str | Path,
     repo_id: str,
     license: str = "apache-2.0",
-    num_samples: int = 16,
+    num_samples: int | None = None,
     seed: int = 0,
     temperature: float = 1.0,
     top_k: int | None = None,
@@ -160,7 +179,7 @@ def build_generation_repo(
 ) -> Path:
     """A generation bundle repo: the VQ model of `vq_dir` and the priors of `prior_dirs` (top level first) as one
     [`VQGenerationModel`], its processor config, the three pipelines, README.md, and images/ (the VQ run's
-    reconstructions and `num_samples` samples drawn by the bundle itself with `seed`).
+    reconstructions and `num_samples` (default 16) samples drawn by the bundle itself with `seed`).
 
     Args:
         vq_dir: training run (or saved folder) of the VQ-VAE / VQ-VAE-2.
@@ -171,6 +190,7 @@ def build_generation_repo(
         num_samples, seed, temperature, top_k: how the sample picture is drawn.
         dataset: overrides what the card says about the data (default: read from the VQ run).
     """
+    num_samples = num_samples or 16
     vq_run = TrainingRun.read(vq_dir)
     prior_runs = [TrainingRun.read(folder) for folder in prior_dirs]
     for prior_run in prior_runs:
@@ -229,4 +249,18 @@ def build_generation_repo(
     return repo_dir
 
 
-__all__ = ["build_generation_repo", "build_model_repo", "example_image"]
+# The builder of each kind of generation bundle (`repo_kind` of its config), all with build_generation_repo's
+# arguments.
+GENERATION_REPO_BUILDERS: dict[str, Callable[..., Path]] = {
+    VQGenerationConfig.model_type: build_image_generation_repo,
+    SPEECH_GENERATION: build_speech_generation_repo,
+}
+
+
+__all__ = [
+    "GENERATION_REPO_BUILDERS",
+    "build_generation_repo",
+    "build_image_generation_repo",
+    "build_model_repo",
+    "example_image",
+]

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import yaml
 
+from ..repo_kinds import repo_kind
+
 logger = logging.getLogger(__name__)
 
 APP_FILE = "app.py"
@@ -72,8 +74,11 @@ _IMAGE_SUMMARY = (
 )
 IMAGE_APP = DemoApp("app.py", "image-to-image", "VQ-VAE demo", "Reconstructs images and shows their codes",
                     _IMAGE_SUMMARY)  # fmt: skip
-# The demo of each model type: the table build and write_app read, rather than branches over model classes. A
-# PixelSNAIL prior alone makes code maps, not images or sound: its demo is the generation bundle that holds it.
+# The demo of each kind of repo (`repo_kinds.repo_kind`: the model type, or `vq_generation_audio` for a generation
+# bundle of the speech model): the table build and write_app read, rather than branches over model classes. A
+# PixelSNAIL prior alone makes code maps, not images or sound: its demo is the generation bundle that holds it. A
+# speech generation bundle has no entry, so no demo (the image app would be the wrong one; the audio app reads
+# speech in, the bundle makes it from nothing): its card links the WAVs it generated.
 DEMO_APPS: dict[str, DemoApp] = {
     "vqvae": IMAGE_APP,
     "vqvae2": replace(IMAGE_APP, title="VQ-VAE-2 demo"),
@@ -116,13 +121,13 @@ def app_template(model_type: str = "vqvae") -> Path:
 
 
 def demo_app(repo_dir: str | Path) -> DemoApp | None:
-    """The demo of a saved model folder: by its config.json's `model_type`, if the folder registers the pipeline
-    that demo drives; None for a folder no demo serves (a prior alone)."""
+    """The demo of a saved model folder: by its config.json's kind (`repo_kind`), if the folder registers the
+    pipeline that demo drives; None for a folder no demo serves (a prior alone, a speech generation bundle)."""
     config_path = Path(repo_dir) / "config.json"
     if not config_path.exists():
         raise FileNotFoundError(f"{repo_dir} is not a saved model folder (no config.json)")
     config = json.loads(config_path.read_text())
-    app = DEMO_APPS.get(config.get("model_type"))
+    app = DEMO_APPS.get(repo_kind(config))
     if app is None or app.task not in (config.get("custom_pipelines") or {}):
         return None
     return app
