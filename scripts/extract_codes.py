@@ -147,7 +147,8 @@ def encode_split(
     loader = DataLoader(stream, batch_size=args.batch_size, collate_fn=signals.collate, num_workers=workers)
     columns: dict[str, list] = {}
     skips = SkipLog()
-    progress = tqdm(desc=f"encode {split}", unit=signals.unit[:-1], disable=not accelerator.is_local_main_process)
+    what = {"train": f"{split} without its held-out part", "held_out": f"held-out part of {split}"}.get(part, split)
+    progress = tqdm(desc=f"encode {what}", unit=signals.unit[:-1], disable=not accelerator.is_local_main_process)
     for batch in loader:
         skips.update(batch)
         if accelerator.num_processes == 1:  # several processes decide together, at the end of the split
