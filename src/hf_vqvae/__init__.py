@@ -24,6 +24,7 @@ from .modeling_two_stage import VQTwoStageModel, VQTwoStageOutput
 from .modeling_video import VQVideoModel, VQVideoOutput
 from .modeling_vqvae import VQVAEModel, VQVAEOutput
 from .modeling_vqvae2 import VQVAE2Model, VQVAE2Output
+from .pipeline_audio_generation import VQAudioGenerationPipeline
 from .pipeline_audio_vqvae import AudioVQVAEAudioToAudioPipeline, AudioVQVAEFeatureExtractionPipeline
 from .pipeline_video import VQVideoPipeline
 from .pipeline_vqvae import VQGenerationPipeline, VQVAEFeatureExtractionPipeline, VQVAEImageToImagePipeline
@@ -70,6 +71,10 @@ PIPELINE_REGISTRY.register_pipeline(
 PIPELINE_REGISTRY.register_pipeline(
     "audio-to-audio", pipeline_class=AudioVQVAEAudioToAudioPipeline, pt_model=AutoModel, type="audio"
 )
+# Speech from a speech generation bundle: a task of this package (transformers' text-to-audio reads text).
+PIPELINE_REGISTRY.register_pipeline(
+    "unconditional-audio-generation", pipeline_class=VQAudioGenerationPipeline, pt_model=AutoModel, type="audio"
+)
 
 __all__ = [
     "AudioVQVAEAudioToAudioPipeline",
@@ -80,6 +85,7 @@ __all__ = [
     "PixelSNAILConfig",
     "PixelSNAILModel",
     "PixelSNAILOutput",
+    "VQAudioGenerationPipeline",
     "VQGenerationConfig",
     "VQGenerationModel",
     "VQGenerationPipeline",
