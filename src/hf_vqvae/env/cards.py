@@ -60,6 +60,7 @@ def render_video_card(
         "image_size": config.image_size,
         "latent": config.latent_shape[0],
         "num_embeddings": config.vq_config.num_embeddings,
+        "context_frames": config.context_frames,
         "train_frames": data_info["splits"]["train"],
         "action_names": [config.id2label[i] for i in range(config.num_actions)],
         "num_parameters": f"{model.num_parameters():,}",

@@ -102,9 +102,11 @@ class VideoDemo(ImageReconstruction):
         except InputError as error:
             return error_result(error, (None, []))
         progress(0, desc="predicting frames")
+        # A model that reads the last N frames gets the one uploaded frame N times, as if the view had stood still.
+        context_frames = getattr(self.model.config, "context_frames", 1)
         with sampling_progress([self.model.dynamics], progress, repeats=len(actions), desc="predicting frames"):
-            frames = self.predictor(frame, actions=actions, seed=seed, temperature=temperature, top_k=top_k,
-                                    output_type="pt")  # fmt: skip
+            frames = self.predictor([frame] * context_frames, actions=actions, seed=seed, temperature=temperature,
+                                    top_k=top_k, output_type="pt")  # fmt: skip
         context = self.predictor._frame_tensor(frame)
         factor = max(1, -(-DISPLAY_SIZE // self.image_size))
         # The pipeline's own GIF writer, over frames enlarged by a whole factor (nearest neighbour).
@@ -120,6 +122,8 @@ class VideoDemo(ImageReconstruction):
             f"{len(actions)} frame(s) predicted from a {frame.width}x{frame.height} first frame at "
             f"{self.image_size}x{self.image_size}; seed {seed}, temperature {temperature:g}, top-k {top_k or 'all'}."
         )
+        if context_frames > 1:
+            status += f" The model reads the last {context_frames} frames: the first frame stood for all of them."
         return str(path), gallery, status
 
 
