@@ -305,15 +305,14 @@ def test_push_to_hub_builds_a_speech_bundle_folder_that_speaks_without_hf_vqvae(
 ):
     """scripts/push_to_hub.py --vq_model <audio model> --priors <prior run> builds the Hub folder of a speech bundle:
     the bundle, its feature extractor and pipeline, a WAV sample per speaker, a card naming the speakers and their
-    licences with the prior's measured bits per code, and no web demo (none serves it; never the image one)."""
+    licences with the prior's measured bits per code, and its own web demo (the speech app, never the image one),
+    with the Space built beside it."""
     repo_id = "someone/speech-bundle"
     folder = tmp_path / "hub"
-    # --space: the folder is built, then refused a Space with a clear error (no demo serves a speech bundle).
-    with pytest.raises(SystemExit, match="--space: .* serves no pipeline a demo drives"):
-        load_script("push_to_hub").main(
-            ["--vq_model", str(audio_model_dir), "--priors", str(audio_prior), "--hub_model_id", repo_id,
-             "--repo_dir", str(folder), "--num_samples", "2", "--seed", "1", "--dry_run", "--space"]
-        )  # fmt: skip
+    load_script("push_to_hub").main(
+        ["--vq_model", str(audio_model_dir), "--priors", str(audio_prior), "--hub_model_id", repo_id,
+         "--repo_dir", str(folder), "--num_samples", "2", "--seed", "1", "--dry_run", "--space"]
+    )  # fmt: skip
     files = {path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file()}
     wavs = [f"examples/sample_00{i}_{SPEAKER_NAMES[i].lower().replace(' ', '_')}.wav" for i in range(2)]
     assert {"config.json", "model.safetensors", "preprocessor_config.json", "pipeline_audio_generation.py",
@@ -322,9 +321,10 @@ def test_push_to_hub_builds_a_speech_bundle_folder_that_speaks_without_hf_vqvae(
     assert repo_kind(bundle.config) == "vq_generation_audio" and repo_tasks(bundle.config) == [
         "unconditional-audio-generation"
     ]
-    # The Space table decides by the same kind: no demo for a speech bundle, so no app and no Space.
-    assert DEMO_APPS.get(repo_kind(bundle.config)) is None and demo_app(folder) is None
-    assert not (folder / "app.py").exists() and not (tmp_path / "hub-space").exists()
+    # The Space table decides by the same kind: the speech app, in the folder and in the Space built beside it.
+    assert demo_app(folder) is DEMO_APPS[repo_kind(bundle.config)] and demo_app(folder).template == "speech_app.py"
+    assert (folder / "app.py").read_bytes() == demo_app(folder).template_path().read_bytes()
+    assert (tmp_path / "hub-space" / "app.py").read_bytes() == (folder / "app.py").read_bytes()
 
     for path in wavs:
         info = soundfile.info(folder / path)
@@ -335,6 +335,7 @@ def test_push_to_hub_builds_a_speech_bundle_folder_that_speaks_without_hf_vqvae(
     assert [example["output"]["url"] for example in card.data.widget] == wavs
     assert not re.search(r"\{[a-z_]+\}|\{\{|\}\}", card.text), "unrendered template"
     assert f'pipeline("unconditional-audio-generation", model="{repo_id}", trust_remote_code=True)' in card.text
+    assert "## Try it in a web demo" in card.text and "python app.py" in card.text
     for speaker in SPEAKERS:
         assert f"| {speaker.name} | {speaker.description} | {speaker.licence} |" in card.text
     bits = json.loads((audio_prior / "metrics.json").read_text())["eval/bits_per_code"]

@@ -51,12 +51,14 @@ from browser_helpers import (
 from conftest import REPO
 from PIL import Image
 from skimage import data as skimage_data
+from transformers import pipeline
 
 from hf_vqvae import (
     AudioVQVAEConfig,
     AudioVQVAEModel,
     PixelSNAILConfig,
     PixelSNAILModel,
+    VQGenerationModel,
     VQTwoStageModel,
     VQVAEAudioFeatureExtractor,
     VQVAEConfig,
@@ -67,7 +69,7 @@ from hf_vqvae import (
 from hf_vqvae.data.speech import FILLETS_SOUND_ROOT
 from hf_vqvae.env.media import gif_frame_count
 from hf_vqvae.hub.audio_card import write_audio_card
-from hf_vqvae.hub.pipelines import REPO_TASKS, add_pipelines
+from hf_vqvae.hub.pipelines import REPO_TASKS, add_pipelines, repo_tasks
 from hf_vqvae.space import DEMO_APPS, build_space, demo_app, pinned_requirements, write_app
 
 pytestmark = pytest.mark.slow
@@ -161,6 +163,20 @@ def folders(tmp_path_factory) -> SimpleNamespace:
         examples=[], training="untrained (a UI test)", reproduce="pytest tests/test_space_demos.py",
     )  # fmt: skip
 
+    # A speech generation bundle's folder: the audio model and a speaker-conditional prior over its codes (one
+    # second of 16 kHz speech is 250 codes; 16 codes here, 1024 samples), as hub.audio_repos writes it.
+    torch.manual_seed(2)
+    speech_prior = PixelSNAILModel(
+        PixelSNAILConfig(num_embeddings=32, spatial_dims=1, latent_length=16, hidden_channels=16, num_stages=1,
+                         num_residual_blocks=1, num_attention_heads=2, kernel_size=3, num_classes=len(SPEAKERS))
+    )  # fmt: skip
+    speech_bundle = VQGenerationModel.from_parts(audio_model, [speech_prior], id2label=dict(enumerate(SPEAKERS)))
+    speech_folder = root / "speech-bundle"
+    speech_bundle.save_pretrained(speech_folder)
+    extractor.save_pretrained(speech_folder)
+    add_pipelines(speech_folder, repo_tasks(speech_bundle.config))
+    write_app(speech_folder)
+
     # The video folder, written by run_demo_env.py's own function.
     video_model = tiny_video_model()
     env_script = load_script("run_demo_env")
@@ -193,7 +209,7 @@ def folders(tmp_path_factory) -> SimpleNamespace:
     return SimpleNamespace(
         two_stage=two_stage, two_stage_model=two_stage_model,
         root=root, photo=photo, audio=audio, video=video, speech=speech, audio_model=audio_model,
-        video_model=video_model, extractor=extractor,
+        video_model=video_model, extractor=extractor, speech_bundle=speech_folder,
     )  # fmt: skip
 
 
@@ -233,8 +249,9 @@ def apps(folders, tmp_path_factory):
         App(folders.audio / "app.py", folders.audio, logs / "audio.log", env),
         App(folders.video / "app.py", folders.video, logs / "video.log", env),
         App(folders.two_stage / "app.py", folders.two_stage, logs / "two_stage.log", env),
-    ) as (audio, video, two_stage):
-        yield SimpleNamespace(audio=audio, video=video, two_stage=two_stage)
+        App(folders.speech_bundle / "app.py", folders.speech_bundle, logs / "speech.log", env),
+    ) as (audio, video, two_stage, speech):
+        yield SimpleNamespace(audio=audio, video=video, two_stage=two_stage, speech=speech)
 
 
 @pytest.fixture(scope="module")
@@ -337,6 +354,29 @@ def test_audio_demo_shows_errors_for_bad_uploads(folders, apps, browser, tmp_pat
         shown = [text_of(browser, "audio-status"), *toasts(browser)]
         assert any(message in text for text in shown), (path.name, shown)
         screenshot(browser, tmp_path, f"space_demo_audio_error_{path.stem}")
+
+
+def test_speech_generation_demo_speaks_in_the_chosen_voice(folders, apps, browser, tmp_path):
+    assert demo_app(folders.speech_bundle) is DEMO_APPS["vq_generation_audio"]
+    browser.get(apps.speech.url)  # no upload on this page: it speaks from a speaker and a seed
+    wait_for(browser, lambda d: css(d, "#speak-button"), "the page")
+    choose(browser, "speaker", "Carol")
+    type_into(browser, "#seed input[type='number']", "4")
+    css(browser, "#speak-button")[0].click()
+    wait_for(browser, lambda d: "as Carol" in text_of(d, "speech-status") and css(d, "#clip audio"), "the clip")
+    screenshot(browser, tmp_path, "space_demo_speech")
+    # What the bundle's own pipeline speaks for the same speaker and seed, in this process.
+    speak = pipeline("unconditional-audio-generation", model=str(folders.speech_bundle), trust_remote_code=True)
+    (expected,) = speak(1, speaker="Carol", seed=4)
+    clip, rate = wav_in(browser, "clip")
+    assert rate == expected["sampling_rate"] == 16000 and clip.shape == expected["audio"].shape == (1024,)
+    assert np.array_equal(clip, np.round(np.clip(expected["audio"], -1, 1) * 32767).astype(np.int16))
+    assert "seed 4" in text_of(browser, "speech-status")
+    # A seed that is not a whole number gets a visible error.
+    type_into(browser, "#seed input[type='number']", "-1")
+    css(browser, "#speak-button")[0].click()
+    wait_for(browser, lambda d: "Error" in text_of(d, "speech-status") or toasts(d), "the error")
+    assert any("seed" in text.lower() for text in [text_of(browser, "speech-status"), *toasts(browser)])
 
 
 # ------------------------------------------------------------------------------------------------ video

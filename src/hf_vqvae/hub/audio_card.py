@@ -177,7 +177,9 @@ model = AutoModel.from_pretrained("{repo_id}", trust_remote_code=True)   # wavef
 ```
 
 `{task}` is this package's own task (transformers has no built-in task that samples audio from nothing), so the
-Hub's widget cannot run it: listen to the samples below, or run the pipeline. {_SLOW}
+Hub's widget cannot run it: listen to the samples below, run the pipeline, or run the web demo below. {_SLOW}
+
+{demo_card_section(repo_id, DEMO_APPS["vq_generation_audio"])}
 
 ## Samples
 

@@ -6,7 +6,7 @@ speaks. `hub.repos.build_generation_repo` dispatches here for an audio VQ-VAE (t
 The folder: weights and code, the feature extractor, the pipeline (`hub.pipelines.repo_tasks`), WAV samples per
 speaker under `examples/` (16-bit, at the model's rate), their spectrograms under `images/` (clips over 64 ms),
 and a card (`hub.audio_card.write_speech_generation_card`) with the runs' measured metrics and the speakers'
-licences. No web demo: `space.build.DEMO_APPS` has none for this kind.
+licences, and its web demo (`app.py`: a speaker and a seed in, a clip out).
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ def build_speech_generation_repo(
     _feature_extractor(vq_dir, vq_model.config).save_pretrained(repo_dir)
     tasks = repo_tasks(config)
     add_pipelines(repo_dir, tasks)
-    write_app(repo_dir)  # DEMO_APPS decides: none for a speech bundle
+    write_app(repo_dir)  # DEMO_APPS decides: the speech generation demo
 
     speakers = list(vq_model.config.speaker_names or [])
     num_classes = num_classes_of(priors)

@@ -32,6 +32,7 @@ import soundfile  # noqa: E402
 import torch  # noqa: E402
 from demo_common import (  # noqa: E402
     InputError,
+    as_pcm16,
     code_map_picture,
     error_result,
     examples_in,
@@ -84,11 +85,6 @@ def code_sequence_picture(codes: torch.Tensor, num_codes: int, per_row: int = CO
     picture.reshape(-1, 3)[(grid.view(rows, per_row) < 0).flatten().numpy()] = PAD_COLOUR
     image = Image.fromarray(picture)
     return image.resize((per_row * CODE_CELL, rows * CODE_CELL), Image.Resampling.NEAREST)
-
-
-def as_pcm16(samples: np.ndarray) -> np.ndarray:
-    """Float samples in [-1, 1] as 16-bit PCM (what the page plays and the WAV download holds)."""
-    return np.round(np.clip(samples, -1.0, 1.0) * 32767.0).astype(np.int16)
 
 
 class AudioDemo:

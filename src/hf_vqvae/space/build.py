@@ -2,8 +2,8 @@
 
 * `write_app(repo_dir)`: puts the folder's Gradio demo into it as `app.py` (with `demo_common.py`), so that
   `python app.py` in a downloaded repo runs the demo. `DEMO_APPS` says which demo serves which model type: images
-  (`app.py`: VQ-VAE, VQ-VAE-2, generation bundles), speech (`audio_app.py`: the audio VQ-VAE) and environments
-  (`video_app.py`: the action-conditioned video model).
+  (`app.py`: VQ-VAE, VQ-VAE-2, generation bundles), speech (`audio_app.py`: the audio VQ-VAE; `speech_app.py`: a speech
+  generation bundle) and environments (`video_app.py`: the action-conditioned video model).
 * `build_space(repo_dir, space_dir, ...)`: a Space folder from a model folder: the model's files, `app.py`, a
   README.md holding the Space's metadata (`sdk: gradio`, `sdk_version`, `app_file`, ...), the model card as
   `model_card.md`, and a `requirements.txt` pinned to the versions the demo was tested with.
@@ -77,8 +77,7 @@ IMAGE_APP = DemoApp("app.py", "image-to-image", "VQ-VAE demo", "Reconstructs ima
 # The demo of each kind of repo (`repo_kinds.repo_kind`: the model type, or `vq_generation_audio` for a generation
 # bundle of the speech model): the table build and write_app read, rather than branches over model classes. A
 # PixelSNAIL prior alone makes code maps, not images or sound: its demo is the generation bundle that holds it. A
-# speech generation bundle has no entry, so no demo (the image app would be the wrong one; the audio app reads
-# speech in, the bundle makes it from nothing): its card links the WAVs it generated.
+# speech generation bundle makes speech from nothing (a speaker and a seed), so its demo is its own.
 DEMO_APPS: dict[str, DemoApp] = {
     "vqvae": IMAGE_APP,
     "vqvae2": replace(IMAGE_APP, title="VQ-VAE-2 demo"),
@@ -103,6 +102,14 @@ DEMO_APPS: dict[str, DemoApp] = {
         "speaker) or voice conversion (another speaker), with the code sequence pictured. The demo runs the model's "
         "own `transformers` pipelines (`trust_remote_code=True`).",
         requirements=("soundfile", "soxr"), emoji="🔊",
+    ),
+    "vq_generation_audio": DemoApp(
+        "speech_app.py", "unconditional-audio-generation", "Speech generation demo",
+        "Speaks new clips in a chosen voice",
+        "Choose a speaker, a temperature, top-k and a seed, and hear a clip: the PixelSNAIL prior samples codes and "
+        "the WaveNet decoder speaks them in that voice, with a progress bar. The demo runs the model's own "
+        "`transformers` pipeline (`trust_remote_code=True`).",
+        emoji="🗣️",
     ),
     "vq_video": DemoApp(
         "video_app.py", "video-prediction", "Action-conditioned video demo",

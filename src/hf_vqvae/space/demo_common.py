@@ -89,6 +89,11 @@ def positive_number(value, name: str) -> float:
     return float(value)
 
 
+def as_pcm16(samples: np.ndarray) -> np.ndarray:
+    """Float samples in [-1, 1] as 16-bit PCM (what a page plays and its WAV download holds)."""
+    return np.round(np.clip(samples, -1.0, 1.0) * 32767.0).astype(np.int16)
+
+
 def error_result(error: Exception, blanks: tuple) -> tuple:
     """What an action returns on bad input: its outputs blank, the message as a toast and in the status line."""
     gr.Warning(str(error))
