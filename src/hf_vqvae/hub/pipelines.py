@@ -13,6 +13,7 @@ from ..pipeline_audio_generation import VQAudioGenerationPipeline
 from ..pipeline_audio_vqvae import AudioVQVAEAudioToAudioPipeline, AudioVQVAEFeatureExtractionPipeline
 from ..pipeline_video import VQVideoPipeline
 from ..pipeline_vqvae import VQGenerationPipeline, VQVAEFeatureExtractionPipeline, VQVAEImageToImagePipeline
+from ..repo_kinds import repo_kind
 
 PIPELINES: dict[str, type] = {
     "image-to-image": VQVAEImageToImagePipeline,
@@ -47,10 +48,8 @@ REPO_TASKS: dict[str, list[str]] = {
 
 
 def repo_tasks(config) -> list[str]:
-    """The tasks a repo of `config` serves (`REPO_TASKS` by model type; a speech generation bundle its own)."""
-    if config.model_type == "vq_generation" and getattr(config, "is_audio", False):
-        return list(REPO_TASKS["vq_generation_audio"])
-    return list(REPO_TASKS[config.model_type])
+    """The tasks a repo of `config` serves (`REPO_TASKS` by `repo_kind`: a speech generation bundle its own)."""
+    return list(REPO_TASKS[repo_kind(config)])
 
 
 def add_pipelines(repo_dir: str | Path, tasks: Sequence[str]) -> dict[str, dict[str, Any]]:
