@@ -44,6 +44,7 @@ from transformers import AutoModel
 from hf_vqvae import PixelSNAILConfig, PixelSNAILModel, VQVAEAudioFeatureExtractor
 from hf_vqvae.audio_images import save_spectrogram_grid
 from hf_vqvae.audio_metrics import SpeakerClassifier, code_bits_per_second, multi_resolution_stft_distance, stoi
+from hf_vqvae.data.audio import write_wav
 from hf_vqvae.data.speech import SPEAKERS, prepare_speech
 from hf_vqvae.hub.audio_card import write_audio_card
 from hf_vqvae.hub.pipelines import REPO_TASKS, add_pipelines
@@ -71,12 +72,6 @@ def read(row) -> torch.Tensor:
 def middle(clip: torch.Tensor, length: int) -> torch.Tensor:
     start = max(0, (len(clip) - length) // 2)
     return torch.nn.functional.pad(clip[start : start + length], (0, max(0, length - len(clip))))
-
-
-def write_wav(path: Path, clip: torch.Tensor, rate: int) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    soundfile.write(path, clip.clamp(-1, 1).numpy(), rate, subtype="PCM_16")
-    return path.name
 
 
 def train(args, data: Path, model_dir: Path) -> dict:
@@ -235,7 +230,7 @@ def main() -> None:
     examples = []
     for i, speaker in enumerate(speaker_ids):
         name = SPEAKERS[speaker].name.lower().replace(" ", "_")
-        examples.append((f"examples/{write_wav(hub / 'examples' / f'{name}_original.wav', originals[i], rate)}",
+        examples.append((f"examples/{write_wav(hub / 'examples' / f'{name}_original.wav', originals[i], rate).name}",
                          f"{SPEAKERS[speaker].name}: held-out original"))  # fmt: skip
         write_wav(hub / "examples" / f"{name}_reconstruction.wav", reconstructions[i], rate)
         target = SPEAKERS[targets[i]].name.lower().replace(" ", "_")

@@ -24,12 +24,12 @@ import json
 import re
 from pathlib import Path
 
-import soundfile
 import torch
 from transformers import AutoModel
 
 from hf_vqvae import PixelSNAILModel, VQGenerationModel
 from hf_vqvae.codes_info import CodesInfo
+from hf_vqvae.data.audio import write_wav
 from hf_vqvae.images import save_sample_grid
 from hf_vqvae.loading import load_processor
 from hf_vqvae.sampling import class_labels_for, generate_images, is_audio_model, speaker_ids_for
@@ -52,13 +52,10 @@ def speaker_ids(names: list[str] | None, speakers: list[str], parser: argparse.A
 
 def write_wavs(waveforms: torch.Tensor, speakers: list[str | None], rate: int, folder: Path) -> list[str]:
     """One 16-bit WAV per clip, named after its index and speaker."""
-    folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for index, (clip, speaker) in enumerate(zip(waveforms.float().cpu(), speakers)):
+    for index, (clip, speaker) in enumerate(zip(waveforms, speakers)):
         suffix = "" if speaker is None else "_" + re.sub(r"[^a-z0-9]+", "_", speaker.lower()).strip("_")
-        path = folder / f"sample_{index:03d}{suffix}.wav"
-        soundfile.write(path, clip.clamp(-1, 1).numpy(), rate, subtype="PCM_16")
-        paths.append(str(path))
+        paths.append(str(write_wav(folder / f"sample_{index:03d}{suffix}.wav", clip, rate)))
     return paths
 
 
