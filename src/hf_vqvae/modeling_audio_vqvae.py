@@ -23,8 +23,7 @@ from transformers.utils import ModelOutput
 
 from .configuration_audio_vqvae import AudioVQVAEConfig
 from .layers import Encoder, ResidualStack, conv, init_conv_weights
-from .modeling_utils import StrictLoadingMixin
-from .modeling_vqvae import OneLevelOutput
+from .modeling_utils import OneLevelOutput, StrictLoadingMixin
 from .quantizer import VectorQuantizer
 from .wavenet import WaveNet, mu_law_decode, mu_law_encode
 

@@ -20,6 +20,23 @@ def is_traced() -> bool:
     return torch.compiler.is_compiling() or torch.compiler.is_exporting() or torch.jit.is_tracing()
 
 
+class OneLevelOutput:
+    """The level-list view every VQ output shares (`level_codes`, `level_perplexity`, `level_codebook_usage`), for
+    the outputs of one-level models, which keep their single-level fields `codes`, `perplexity`, `codebook_usage`."""
+
+    @property
+    def level_codes(self) -> tuple[torch.LongTensor, ...]:
+        return (self.codes,)
+
+    @property
+    def level_perplexity(self) -> tuple[torch.FloatTensor, ...]:
+        return (self.perplexity,)
+
+    @property
+    def level_codebook_usage(self) -> tuple[torch.FloatTensor, ...]:
+        return (self.codebook_usage,)
+
+
 class StrictLoadingMixin:
     """`from_pretrained` that loads what fits, initialises what is missing, and says so by name.
 

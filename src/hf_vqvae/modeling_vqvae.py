@@ -14,25 +14,9 @@ from torch import nn
 from transformers.utils import ModelOutput
 
 from .configuration_vqvae import VQVAEConfig
+from .modeling_utils import OneLevelOutput
 from .modeling_vq_hierarchy import VQHierarchyModel
 from .quantizer import VectorQuantizer
-
-
-class OneLevelOutput:
-    """The level-list view every VQ output shares (`level_codes`, `level_perplexity`, `level_codebook_usage`), for
-    the outputs of one-level models, which keep their single-level fields `codes`, `perplexity`, `codebook_usage`."""
-
-    @property
-    def level_codes(self) -> tuple[torch.LongTensor, ...]:
-        return (self.codes,)
-
-    @property
-    def level_perplexity(self) -> tuple[torch.FloatTensor, ...]:
-        return (self.perplexity,)
-
-    @property
-    def level_codebook_usage(self) -> tuple[torch.FloatTensor, ...]:
-        return (self.codebook_usage,)
 
 
 @dataclass
