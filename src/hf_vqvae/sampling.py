@@ -232,6 +232,8 @@ def generate_images(
     given = [] if condition is None else [condition]
     first_level = len(given) if first_level is None else first_level
     batch_size = batch_size or num_samples
+    # A speech decoder samples too: with the clips' speakers, from the same random source, with its own progress.
+    speakers = speaker_ids_for(vq_model, num_samples, labels) if is_audio_model(vq_model) else None
     images, codes = [], []
     with tqdm(total=num_samples, desc="sample", unit="img", disable=not progress) as bar:
         for start in range(0, num_samples, batch_size):
@@ -249,10 +251,9 @@ def generate_images(
                 guidance_scale=guidance_scale,
             )
             decoding = {}
-            if is_audio_model(vq_model):  # the WaveNet samples too: the speakers, the random source, its progress
-                speakers = speaker_ids_for(vq_model, num_samples, labels)
-                decoding = {"speaker_ids": None if speakers is None else speakers[rows], "generator": generator}
-                decoding["progress"] = progress
+            if is_audio_model(vq_model):
+                decoding = {"speaker_ids": None if speakers is None else speakers[rows], "generator": generator,
+                            "progress": progress}  # fmt: skip
             pixels = decode_codes(
                 vq_model, [level[rows] for level in given] + batch_codes, first_level - len(given), **decoding
             )

@@ -33,6 +33,7 @@ from demo_common import (  # noqa: E402
     error_result,
     examples_in,
     positive_number,
+    sampling_controls,
     sampling_progress,
     serve,
     served_name,
@@ -131,10 +132,7 @@ def build_demo(demo: VQDemo) -> gr.Blocks:
                             visible=bool(demo.class_names),
                         )  # fmt: skip
                         num_images = gr.Slider(1, MAX_IMAGES, value=8, step=1, label="Images", elem_id="num-images")
-                        temperature = gr.Slider(0.05, 2.0, value=1.0, step=0.05, label="Temperature",
-                                                elem_id="temperature")  # fmt: skip
-                        top_k = gr.Number(0, label="Top-k (0: all codes)", precision=0, minimum=0, elem_id="top-k")
-                        seed = gr.Number(0, label="Seed", precision=0, minimum=0, elem_id="seed")
+                        temperature, top_k, seed = sampling_controls()
                     generate_button = gr.Button("Generate", variant="primary", elem_id="generate-button")
                     generation_status = gr.Markdown(elem_id="generation-status")
                     samples = gr.Gallery(

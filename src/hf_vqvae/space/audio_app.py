@@ -37,6 +37,7 @@ from demo_common import (  # noqa: E402
     error_result,
     examples_in,
     positive_number,
+    sampling_controls,
     serve,
     served_name,
     upload_path,
@@ -158,8 +159,7 @@ def build_demo(demo: AudioDemo) -> gr.Blocks:
                     label="Decode as speaker (the clip's own: reconstruction; another: voice conversion)",
                     elem_id="speaker",
                 )  # fmt: skip
-                temperature = gr.Slider(0.05, 1.5, value=1.0, step=0.05, label="Temperature", elem_id="temperature")
-                seed = gr.Number(0, label="Seed", precision=0, minimum=0, elem_id="seed")
+                temperature, _, seed = sampling_controls(max_temperature=1.5, with_top_k=False)
                 button = gr.Button("Reconstruct / convert", variant="primary", elem_id="convert-button")
         status = gr.Markdown(elem_id="audio-status")
         with gr.Row():

@@ -245,6 +245,15 @@ def sampling_progress(priors, progress: gr.Progress, repeats: int = 1, desc: str
 
 
 # ------------------------------------------------------------------------------------------ command line
+def sampling_controls(max_temperature: float = 2.0, with_top_k: bool = True) -> tuple:
+    """The controls every sampling page has, built where it is called: temperature, top-k (optional, else None)
+    and seed, with the element ids the pages' actions and tests read."""
+    temperature = gr.Slider(0.05, max_temperature, value=1.0, step=0.05, label="Temperature", elem_id="temperature")
+    top_k = gr.Number(0, label="Top-k (0: all codes)", precision=0, minimum=0, elem_id="top-k") if with_top_k else None
+    seed = gr.Number(0, label="Seed", precision=0, minimum=0, elem_id="seed")
+    return temperature, top_k, seed
+
+
 def examples_in(source: str, pattern: str) -> list[Path]:
     """Example files shipped in the folder (`pattern` relative to it, under one of `EXAMPLE_DIRS`), when the demo
     serves the folder it sits in."""

@@ -27,6 +27,7 @@ from demo_common import (  # noqa: E402
     as_pcm16,
     error_result,
     positive_number,
+    sampling_controls,
     serve,
     served_name,
     whole_number,
@@ -88,9 +89,7 @@ def build_demo(demo: SpeechDemo) -> gr.Blocks:
                     demo.speakers, value=demo.speakers[0] if demo.speakers else None, visible=bool(demo.speakers),
                     label="Speaker", elem_id="speaker",
                 )  # fmt: skip
-                temperature = gr.Slider(0.05, 1.5, value=1.0, step=0.05, label="Temperature", elem_id="temperature")
-                top_k = gr.Number(0, label="Top-k (0: all codes)", precision=0, minimum=0, elem_id="top-k")
-                seed = gr.Number(0, label="Seed", precision=0, minimum=0, elem_id="seed")
+                temperature, top_k, seed = sampling_controls(max_temperature=1.5)
                 button = gr.Button("Speak", variant="primary", elem_id="speak-button")
             with gr.Column():
                 clip = gr.Audio(label="Generated speech", interactive=False, format="wav", elem_id="clip")

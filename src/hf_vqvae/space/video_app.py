@@ -34,6 +34,7 @@ from demo_common import (  # noqa: E402
     examples_in,
     positive_number,
     read_upload,
+    sampling_controls,
     sampling_progress,
     serve,
     served_name,
@@ -154,10 +155,7 @@ def build_demo(demo: VideoDemo) -> gr.Blocks:
                         button.click(lambda text, name=name: f"{text}, {name}" if (text or "").strip() else name,
                                      inputs=[actions], outputs=[actions])  # fmt: skip
                 with gr.Row():
-                    temperature = gr.Slider(0.05, 2.0, value=1.0, step=0.05, label="Temperature",
-                                            elem_id="temperature")  # fmt: skip
-                    top_k = gr.Number(0, label="Top-k (0: all codes)", precision=0, minimum=0, elem_id="top-k")
-                    seed = gr.Number(0, label="Seed", precision=0, minimum=0, elem_id="seed")
+                    temperature, top_k, seed = sampling_controls()
                 predict_button = gr.Button("Predict", variant="primary", elem_id="predict-button")
                 status = gr.Markdown(elem_id="prediction-status")
                 gallery = gr.Gallery(label="Predicted frames", columns=8, format="png", interactive=False,
