@@ -7,13 +7,13 @@ import contextlib
 import io
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
+from conftest import free_port
 from PIL import Image
 
 CHROMIUM = next((shutil.which(name) for name in ("chromium", "chromium-browser") if shutil.which(name)), None)
@@ -25,12 +25,6 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "outputs" / "test-artifacts"
 
 
 # ------------------------------------------------------------------------------------------------ the app
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class App:
     """`python app.py --port P --host 127.0.0.1 [--model ...]` in a process where `import hf_vqvae` fails."""
 

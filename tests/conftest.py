@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import textwrap
@@ -42,6 +43,13 @@ def fashion_mnist(tmp_path_factory) -> Path:
         check=True, capture_output=True,
     )  # fmt: skip
     return folder
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (for the apps and the launchers the tests start)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def train_command(dataset: Path, output_dir: Path, **overrides) -> list[str]:

@@ -7,14 +7,13 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import socket
 import sys
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
-from conftest import REPO, TINY_VQVAE, train_command
+from conftest import REPO, TINY_VQVAE, free_port, train_command
 from datasets import load_dataset
 from huggingface_hub import ModelCard, ModelCardData
 from huggingface_hub.repocard_data import eval_results_to_model_index, model_index_to_eval_results
@@ -327,9 +326,7 @@ def test_the_loops_add_up_the_ranks(tmp_path):
     ).eval()  # fmt: skip
     pixels = torch.rand(5, 3, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
     codes = vq2.encode(pixels)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     with patch_environment(
         world_size=2, master_addr="127.0.0.1", master_port=str(port), accelerate_mixed_precision="no",
         accelerate_debug_rdv_file=str(tmp_path / "rendezvous"), accelerate_use_cpu="yes", gloo_socket_ifname="lo",
