@@ -26,18 +26,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
-import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality import REPO, RESULTS, SCRIPTS, _env, demo_config, run, shown, train_arguments  # noqa: E402
+from inception_chunks import chunked_features, feature_seconds  # noqa: E402
+from quality import REPO, RESULTS, SCRIPTS, demo_config, run, shown, train_arguments  # noqa: E402
 
 # The two priors at (nearly) equal parameters: 5x5 kernels; three gated layers of 50 channels reach the whole past of
 # a 7x7 map (3 * 2 rows up, 6 columns either side), while the input convolution and three gated residual blocks of 48
@@ -52,114 +52,12 @@ PRIOR_CONFIGS: dict[str, dict[str, Any]] = {
     "gated_deep": {"architecture": "gated_pixelcnn", "hidden_channels": 46, "num_layers": 6, "kernel_size": 3,
                    "dropout": 0.1},
 }  # fmt: skip
-CHUNK = 250  # images per saved chunk of Inception features
-STALE_LOCK_SECONDS = 3600
 
 
 def _load_module_state():
     from hf_vqvae import PixelSNAILModel, VQVAEModel
 
     return PixelSNAILModel, VQVAEModel
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True
-
-
-def _claim(path: Path) -> bool:
-    """Whether this process may compute chunk `path`: not done, and no live process holds its lock."""
-    lock = path.with_suffix(".lock")
-    while not path.exists():
-        try:
-            descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            try:
-                holder = int(lock.read_text() or 0)
-            except (OSError, ValueError):
-                holder = 0
-            # A live holder keeps its chunk, unless its lock is older than any chunk takes (its pid reused by
-            # another process after the machine was restored from a snapshot, say).
-            fresh = time.time() - lock.stat().st_mtime < STALE_LOCK_SECONDS if lock.exists() else False
-            if holder and _alive(holder) and fresh:
-                return False
-            lock.unlink(missing_ok=True)  # a dead worker's lock
-            continue
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(str(os.getpid()))
-        return True
-    return False
-
-
-def _chunk_paths(folder: Path, total: int) -> list[Path]:
-    return [folder / f"{start:06d}-{min(start + CHUNK, total):06d}.safetensors" for start in range(0, total, CHUNK)]
-
-
-def feature_chunks(images_file: Path, folder: Path, limit: int | None = None) -> None:
-    """Computes the missing chunks of `CHUNK` images' Inception features of the (first `limit`) uint8 images
-    `(N, C, H, W)` in `images_file` into `folder`, each saved as it finishes; chunks another live process is
-    computing are left to it. Several processes (`--feature_processes`) share the work this way."""
-    from safetensors.torch import save_file
-
-    from hf_vqvae.metrics.functional import inception_features
-
-    images = torch.load(images_file, weights_only=True)
-    folder.mkdir(parents=True, exist_ok=True)
-    total = len(images)
-    for path in _chunk_paths(folder, total)[: None if limit is None else -(-limit // CHUNK)]:
-        start, stop = (int(part) for part in path.stem.split("-"))
-        if not _claim(path):
-            continue
-        began = time.perf_counter()
-        features = inception_features(images[start:stop].float() / 127.5 - 1).contiguous()
-        seconds = time.perf_counter() - began
-        save_file({"features": features}, str(path), metadata={"seconds": f"{seconds:.1f}"})
-        path.with_suffix(".lock").unlink(missing_ok=True)
-        rate = (stop - start) / seconds
-        print(f"{folder.name}: images {start}-{stop} of {len(images)} ({rate:.2f} images/s)", flush=True)
-
-
-def feature_seconds(folder: Path, limit: int | None = None) -> dict[str, float]:
-    """Process-seconds spent on the saved chunks in `folder` (of the first `limit` images): their sum over the
-    chunks that recorded it, and how many chunks did. With several processes the wall time is shorter."""
-    from safetensors import safe_open
-
-    seconds, timed, chunks = 0.0, 0, 0
-    for path in sorted(folder.glob("*.safetensors")):
-        if limit is not None and int(path.stem.split("-")[0]) >= limit:
-            continue
-        chunks += 1
-        with safe_open(str(path), "pt") as handle:
-            recorded = (handle.metadata() or {}).get("seconds")
-        if recorded is not None:
-            seconds, timed = seconds + float(recorded), timed + 1
-    return {"seconds": seconds, "timed_chunks": timed, "chunks": chunks}
-
-
-def chunked_features(
-    images_file: Path, folder: Path, processes: int, threads: int, limit: int | None = None
-) -> torch.Tensor:
-    """Inception features `(N, 2048)` of the (first `limit`) images in `images_file`, by this process and
-    `processes - 1` helper processes (one torch thread each by default: on a busy CPU, separate processes do not
-    wait on each other)."""
-    from safetensors.torch import load_file
-
-    worker = [sys.executable, __file__, "--features_worker", str(images_file), str(folder), str(limit or 0)]
-    helpers = [subprocess.Popen(worker, env=_env(threads)) for _ in range(processes - 1)]
-    feature_chunks(images_file, folder, limit)
-    for helper in helpers:
-        helper.wait()
-    total = len(torch.load(images_file, weights_only=True))
-    paths = _chunk_paths(folder, total)[: None if limit is None else -(-limit // CHUNK)]
-    while not all(path.exists() for path in paths):  # chunks of processes started elsewhere
-        time.sleep(10)
-        feature_chunks(images_file, folder, limit)
-    return torch.cat([load_file(str(path))["features"] for path in paths])[:limit]
 
 
 def save_images(images: torch.Tensor, path: Path) -> None:
@@ -243,7 +141,7 @@ class PriorStudy:
         labels = torch.load(images_file.with_suffix(".labels.pt"), weights_only=True)
         start = time.perf_counter()
         limit, folder = self.args.reference_images, self.work / "features" / "test"
-        features = chunked_features(images_file, folder, *self._feature_workers(), limit)
+        features = chunked_features(images_file, folder, *self._feature_workers(), limit, self.args.device)
         self.results["reference"] = {"images": len(features), "split_images": len(labels),
                                      "feature_seconds": feature_seconds(folder, limit),
                                      "feature_wall_seconds_this_run": time.perf_counter() - start}  # fmt: skip
@@ -294,12 +192,13 @@ class PriorStudy:
         record: dict[str, Any] = {}
         if not images_path.exists():
             prior, vq_model = (
-                PixelSNAILModel.from_pretrained(prior_dir).eval(),
-                VQVAEModel.from_pretrained(vq_dir).eval(),
+                PixelSNAILModel.from_pretrained(prior_dir).eval().to(self.args.device),
+                VQVAEModel.from_pretrained(vq_dir).eval().to(self.args.device),
             )
             start = time.perf_counter()
             images = generate_images([prior], vq_model, n, class_labels=labels, guidance_scale=scale,
                                      batch_size=500, seed=self.args.seed, device="cpu")  # fmt: skip
+            record["sample_device"] = self.args.device
             record["sample_wall_seconds"] = time.perf_counter() - start
             save_images(images, images_path)
             (folder / "record.json").write_text(json.dumps(record))
@@ -311,7 +210,7 @@ class PriorStudy:
             grid = RESULTS / f"{self.name}-{name}-s{scale:g}.png"
             save_sample_grid(processor.postprocess(rows), grid, columns=columns)
         start = time.perf_counter()
-        features = chunked_features(images_path, folder / "features", *self._feature_workers())
+        features = chunked_features(images_path, folder / "features", *self._feature_workers(), None, self.args.device)
         record = json.loads((folder / "record.json").read_text())
         record["feature_seconds"] = feature_seconds(folder / "features")
         record["feature_wall_seconds_this_run"] = time.perf_counter() - start
@@ -341,7 +240,7 @@ class PriorStudy:
             test = torch.load(self.work / "data" / "fashion-mnist-test.pt", weights_only=True)[:n].float() / 127.5 - 1
             with torch.no_grad():
                 save_images(vq_model(test).reconstruction, images_path)
-        features = chunked_features(images_path, folder / "features", *self._feature_workers())
+        features = chunked_features(images_path, folder / "features", *self._feature_workers(), None, self.args.device)
         self.results["reconstructions"] = {**self.figures(features, reference),
                                            "feature_seconds": feature_seconds(folder / "features")}  # fmt: skip
 
@@ -349,10 +248,13 @@ class PriorStudy:
     def main(self) -> None:
         args = self.args
         torch.set_num_threads(args.threads)
+        self.results["machine"] = machine(args.device)
         self.save()
         data, vq_dir, codes = self.vq_and_codes()
         self.save()
-        priors = {name: self.prior(name, codes) for name in args.priors}
+        # Each prior trains in its own process; `--jobs` of them at once (on a GPU they share the card).
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            priors = dict(zip(args.priors, pool.map(lambda name: self.prior(name, codes), args.priors)))
         self.save()
         reference, labels = self.reference(data)
         self.save()
@@ -369,6 +271,18 @@ class PriorStudy:
             self.save()
         self.results["targets"] = targets(self.results, args.guidance_prior)
         self.save()
+
+
+def machine(device: str) -> dict[str, str]:
+    """Where the figures were made, and which Inception file made the features (its SHA-256: FID is only comparable
+    between runs of the same network)."""
+    import hashlib
+
+    from hf_vqvae.metrics.frechet import _fid_weights_path
+
+    name = torch.cuda.get_device_name(device) if torch.device(device).type == "cuda" else "CPU"
+    digest = hashlib.sha256(_fid_weights_path().read_bytes()).hexdigest()
+    return {"device": f"{device} ({name})", "torch": torch.__version__, "inception_sha256": digest}
 
 
 def targets(results: dict[str, Any], guided: str) -> list[str]:
@@ -414,6 +328,14 @@ def _seconds(record: dict[str, float] | None) -> str:
     return text
 
 
+def where(results: dict[str, Any]) -> str:
+    settings, machine = results["settings"], results.get("machine", {})
+    if settings.get("device", "cpu") == "cpu":
+        return f"{settings['threads']} torch thread(s) per process on a shared 2-core CPU: wall times are noisy"
+    return (f"Sampling, training and Inception on {machine.get('device')}, torch {machine.get('torch')}; Inception "
+            f"file SHA-256 {machine.get('inception_sha256', '-')[:16]}...")  # fmt: skip
+
+
 def render_markdown(results: dict[str, Any]) -> str:
     settings, reference = results["settings"], results.get("reference", {})
     lines = ["# Sample quality of class-conditional priors (issue 16)", "", f"Command: `{results['command']}`", ""]
@@ -426,7 +348,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         f"{settings['prior_steps']} steps each, class dropout {settings['class_dropout']}; N = "
         f"{settings['fid_samples']} samples per figure (labels of the first N test images), seed {settings['seed']}; "
         f"FID against {against}; precision and recall (k = {settings['k']}) against the first N test images. "
-        f"{settings['threads']} torch thread(s) per process on a shared 2-core CPU: wall times are noisy. "
+        f"{where(results)}. "
         f"Inception features of the reference images: {_seconds(reference.get('feature_seconds'))}."
     )
     if results["priors"]:
@@ -468,10 +390,6 @@ def render_markdown(results: dict[str, Any]) -> str:
 
 
 def main(argv: list[str]) -> None:
-    if argv[:1] == ["--features_worker"]:  # a helper process of `chunked_features`
-        torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-        feature_chunks(Path(argv[1]), Path(argv[2]), int(argv[3]) or None)
-        return
     parser = argparse.ArgumentParser(
         prog="quality.py priors", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -490,6 +408,8 @@ def main(argv: list[str]) -> None:
         "--feature_processes", type=int, default=1, help="processes computing Inception features side by side"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="where priors sample and Inception runs (cpu, cuda)")
+    parser.add_argument("--jobs", type=int, default=1, help="priors trained side by side (each its own process)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (OMP_NUM_THREADS) of every run")
     parser.add_argument("--work_dir", type=Path, default=REPO / "outputs" / "quality_priors")
     parser.add_argument("--results_name", default="prior_quality")
