@@ -7,7 +7,9 @@ speaker-conditional prior over the codes, WAV files and a Hub-ready folder. `mak
    against a noise baseline), voice conversion to another speaker (a speaker classifier trained on other held-out
    real clips must name the target; STOI against the source), the held-out NLL against the mu-law unigram
    baseline, the code bit rate;
-4. prior: a speaker-conditional 1-D PixelSNAIL over the codes of training crops, sampled and decoded to speech;
+4. prior: `extract_codes.py` (the middle 1 s of every utterance -> 256 codes, with its speaker), `train.py --model
+   pixelsnail --class_conditional` (a speaker-conditional 1-D PixelSNAIL), `evaluate.py` (held-out bits per code);
+   then samples, decoded to speech;
 5. a Hub-ready folder: model, feature extractor, pipelines, prior (`prior/`), WAV examples, a spectrogram grid, a
    card with the metrics and the speakers' licences, and a Gradio demo (`cd <output_dir>/hub && python app.py`;
    `scripts/push_to_hub.py <output_dir>/hub --hub_model_id org/name --space` pushes it as a Space).
@@ -41,7 +43,7 @@ import torch
 from datasets import Audio, load_dataset
 from transformers import AutoModel
 
-from hf_vqvae import PixelSNAILConfig, PixelSNAILModel, VQVAEAudioFeatureExtractor
+from hf_vqvae import PixelSNAILModel, VQVAEAudioFeatureExtractor
 from hf_vqvae.audio_images import save_spectrogram_grid
 from hf_vqvae.audio_metrics import SpeakerClassifier, code_bits_per_second, multi_resolution_stft_distance, stoi
 from hf_vqvae.data.audio import write_wav
@@ -59,6 +61,10 @@ DEMO_MODEL = {
     "wavenet_gate_channels": 32, "wavenet_skip_channels": 64, "wavenet_num_layers": 10, "wavenet_dilation_cycle": 10,
     "segment_samples": 2048,
 }  # fmt: skip
+# The prior: a speaker-conditional 1-D PixelSNAIL (two stages of two residual blocks and causal attention) over
+# the 256 codes of a 1 s crop.
+PRIOR_MODEL = {"hidden_channels": 64, "num_stages": 2, "num_residual_blocks": 2, "num_attention_heads": 4,
+               "dropout": 0.1}  # fmt: skip
 
 
 def log(message: str, start: float) -> None:
@@ -74,47 +80,40 @@ def middle(clip: torch.Tensor, length: int) -> torch.Tensor:
     return torch.nn.functional.pad(clip[start : start + length], (0, max(0, length - len(clip))))
 
 
-def train(args, data: Path, model_dir: Path) -> dict:
-    command = [
-        sys.executable, str(REPO / "scripts" / "train.py"), "--model", "audio_vqvae", "--dataset", str(data),
-        "--output_dir", str(model_dir), "--model_config", json.dumps(DEMO_MODEL), "--per_device_train_batch_size",
-        "8", "--per_device_eval_batch_size", "8", "--learning_rate", "3e-3", "--lr_warmup_steps", "50",
-        "--max_train_steps", str(args.max_train_steps), "--eval_steps", str(args.max_train_steps), "--eval_samples",
-        str(args.eval_samples), "--checkpointing_steps", str(args.max_train_steps), "--logging_steps", "50",
-        "--num_workers", "1", "--report_to", "none", "--seed", "0",
-    ]  # fmt: skip
+def script(name: str, *arguments, threads: int | None) -> None:
+    """Runs scripts/<name>.py, the commands a user would type."""
     # Small GEMMs: with other jobs on the machine, one thread per process is much faster than two fighting.
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)} if args.threads else None
-    subprocess.run(command, check=True, env=env)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)} if threads else None
+    subprocess.run([sys.executable, str(REPO / "scripts" / f"{name}.py"), *map(str, arguments)], check=True, env=env)
+
+
+def train(args, data: Path, model_dir: Path) -> dict:
+    script(
+        "train", "--model", "audio_vqvae", "--dataset", data, "--output_dir", model_dir, "--model_config",
+        json.dumps(DEMO_MODEL), "--per_device_train_batch_size", 8, "--per_device_eval_batch_size", 8,
+        "--learning_rate", "3e-3", "--lr_warmup_steps", 50, "--max_train_steps", args.max_train_steps, "--eval_steps",
+        args.max_train_steps, "--eval_samples", args.eval_samples, "--checkpointing_steps", args.max_train_steps,
+        "--logging_steps", 50, "--num_workers", 1, "--report_to", "none", "--seed", 0, threads=args.threads,
+    )  # fmt: skip
     return json.loads((model_dir / "metrics.json").read_text())
 
 
-def train_prior(model, crops: torch.Tensor, speakers: torch.Tensor, held_out, steps: int, start: float):
-    """A speaker-conditional 1-D PixelSNAIL over the codes of training crops; returns it and its held-out bits per
-    code."""
-    codes = torch.cat([model.encode(crops[i : i + 32]) for i in range(0, len(crops), 32)])
-    held_codes = model.encode(held_out[0])
-    config = PixelSNAILConfig(
-        num_embeddings=model.config.num_embeddings, spatial_dims=1, latent_length=codes.shape[1],
-        hidden_channels=64, num_stages=2, num_residual_blocks=2, num_attention_heads=4, dropout=0.1,
-        num_classes=model.config.num_speakers,
+def train_prior(args, data: Path, model_dir: Path, out: Path, segment_samples: int, steps: int) -> Path:
+    """The prior stage as a user runs it: `extract_codes.py` encodes the middle `segment_samples` of every utterance
+    (one fixed-length code sequence each, with its speaker), `train.py` fits a speaker-conditional 1-D PixelSNAIL to
+    the training split's sequences, and `evaluate.py` measures it on the held-out utterances' codes."""
+    codes, prior_dir = out / "codes", out / "prior"
+    script("extract_codes", "--model_name_or_path", model_dir, "--dataset", data, "--output_dir", codes,
+           "--segment_samples", segment_samples, "--num_workers", 1, threads=args.threads)  # fmt: skip
+    script(
+        "train", "--model", "pixelsnail", "--dataset", codes, "--output_dir", prior_dir, "--class_conditional",
+        "--model_config", json.dumps(PRIOR_MODEL), "--per_device_train_batch_size", 16, "--learning_rate", "3e-3",
+        "--lr_warmup_steps", 50, "--max_train_steps", steps, "--eval_steps", steps, "--checkpointing_steps", steps,
+        "--logging_steps", 100, "--num_workers", 1, "--report_to", "none", "--seed", 0, threads=args.threads,
     )  # fmt: skip
-    prior = PixelSNAILModel(config)
-    optimizer = torch.optim.Adam(prior.parameters(), lr=3e-3)
-    generator = torch.Generator().manual_seed(0)
-    prior.train()
-    for step in range(steps):
-        batch = torch.randint(0, len(codes), (16,), generator=generator)
-        loss = prior(codes[batch], class_labels=speakers[batch], labels=codes[batch]).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        if (step + 1) % 100 == 0:
-            log(f"prior step {step + 1}/{steps}: {loss.item() / math.log(2):.2f} bits/code", start)
-    prior.eval()
-    with torch.no_grad():
-        held = prior(held_codes, class_labels=held_out[1], labels=held_codes).loss.item() / math.log(2)
-    return prior, held, codes
+    script("evaluate", "--model_name_or_path", prior_dir, "--dataset", codes, "--split", "test", "--no_nll_bound",
+           "--no_progress", "--output", prior_dir / "eval_results.json", threads=args.threads)  # fmt: skip
+    return prior_dir
 
 
 def main() -> None:
@@ -203,19 +202,14 @@ def main() -> None:
         "code_bits_per_second": code_bits_per_second(model.config.num_embeddings, model.config.latent_rate),
     }
 
-    train_rows = list(load_dataset(str(data), split="train").cast_column("audio", Audio(decode=False)))
-    order = np.random.default_rng(0).permutation(len(train_rows))[: 64 if args.quick else 1200]
-    prior_length = 4096 if args.quick else 16384
-    crops = torch.stack([middle(read(train_rows[i]), prior_length) for i in order])
-    crop_speakers = torch.tensor([train_rows[i]["speaker_id"] for i in order])
-    held = (
-        torch.stack([middle(read(row), prior_length) for row in test]),
-        torch.tensor([r["speaker_id"] for r in test]),
-    )
-    prior, prior_bits, train_codes = train_prior(model, crops, crop_speakers, held, prior_steps, start)
+    prior_dir = train_prior(args, data, out / "model", out, 4096 if args.quick else 16384, prior_steps)
+    prior = PixelSNAILModel.from_pretrained(prior_dir).eval()
+    log(f"prior: {prior_steps} steps of scripts/train.py on the codes of scripts/extract_codes.py", start)
+    train_codes = torch.tensor(load_dataset(str(out / "codes"), split="train")["codes"])
     histogram = torch.bincount(train_codes.flatten(), minlength=model.config.num_embeddings).double()
     probabilities = histogram[histogram > 0] / histogram.sum()
-    results["prior_bits_per_code_heldout"] = prior_bits
+    prior_metrics = json.loads((prior_dir / "eval_results.json").read_text())["metrics"]
+    results["prior_bits_per_code_heldout"] = prior_metrics["bits_per_code"]
     results["code_unigram_bits_per_code"] = float(-(probabilities * probabilities.log2()).sum())
     sample_speakers = torch.tensor(speaker_ids[:: max(1, len(speaker_ids) // 3)][:3])
     sampled = prior.generate(len(sample_speakers), class_labels=sample_speakers, generator=generator)
@@ -261,8 +255,9 @@ def main() -> None:
         speakers=[{"id": i, **{k: getattr(s, k) for k in ("name", "description", "licence")}} for i, s in
                   enumerate(SPEAKERS)],
         training=f"{args.max_train_steps} steps of 8 crops of {DEMO_MODEL['segment_samples']} samples "
-        f"({timings['train_s'] / 60:.1f} minutes on this machine's CPU): far too little for clean speech, enough "
-        "for the codes to carry the speaker. Model config: `" + json.dumps(DEMO_MODEL) + "`.",
+        f"({timings['train_s'] / 60:.1f} minutes on this machine's CPU): far too little for clean speech; the "
+        "speaker classifier's figures above say how much of each voice comes through. Model config: `"
+        + json.dumps(DEMO_MODEL) + "`.",
         reproduce="make demo-audio  # scripts/run_demo_audio.py",
     )  # fmt: skip
     timings["total_s"] = time.perf_counter() - start
