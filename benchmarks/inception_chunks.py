@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality import _env  # noqa: E402
+from runs import _env  # noqa: E402
 
 CHUNK = 250  # images per saved chunk of Inception features
 STALE_LOCK_SECONDS = 3600

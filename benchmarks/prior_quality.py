@@ -37,7 +37,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from inception_chunks import chunked_features, feature_seconds  # noqa: E402
-from quality import REPO, RESULTS, SCRIPTS, demo_config, run, shown, train_arguments  # noqa: E402
+from runs import REPO, RESULTS, SCRIPTS, demo_config, fmt, run, shown, train_arguments  # noqa: E402
 
 # The two priors at (nearly) equal parameters: 5x5 kernels; three gated layers of 50 channels reach the whole past of
 # a 7x7 map (3 * 2 rows up, 6 columns either side), while the input convolution and three gated residual blocks of 48
@@ -312,12 +312,6 @@ def targets(results: dict[str, Any], guided: str) -> list[str]:
     return lines
 
 
-def _fmt(value: Any, digits: int = 4) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
-
-
 def _seconds(record: dict[str, float] | None) -> str:
     """Process-seconds of feature chunks, noting chunks computed before timings were recorded."""
     if not record:
@@ -358,23 +352,23 @@ def render_markdown(results: dict[str, Any]) -> str:
         for name, record in results["priors"].items():
             fid = results["guidance"].get(name, {}).get("1", {}).get("fid")
             lines.append(
-                f"| {name} | {record['parameters']:,} | {record['steps']} | {_fmt(record['bits_per_code'])} | "
-                f"{_fmt(fid)} | {_fmt(record['train_wall_seconds'], 3)} | {_fmt(record['eval_wall_seconds'], 3)} |"
+                f"| {name} | {record['parameters']:,} | {record['steps']} | {fmt(record['bits_per_code'])} | "
+                f"{fmt(fid)} | {fmt(record['train_wall_seconds'], 3)} | {fmt(record['eval_wall_seconds'], 3)} |"
             )
     floor = results.get("reconstructions")
     if floor:
         lines += ["", "The decoder's floor, the same figures for the VQ-VAE's reconstructions of the first N test "
-                  f"images: FID {_fmt(floor['fid'])}, precision {_fmt(floor['precision'], 3)}, recall "
-                  f"{_fmt(floor['recall'], 3)}."]  # fmt: skip
+                  f"images: FID {fmt(floor['fid'])}, precision {fmt(floor['precision'], 3)}, recall "
+                  f"{fmt(floor['recall'], 3)}."]  # fmt: skip
     for name, scales in results["guidance"].items():
         lines += ["", f"## Guidance scales, {name} prior", "",
                   "| guidance scale | FID | precision | recall | N | sampling wall (s) | Inception time |",
                   "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
         for scale, record in sorted(scales.items(), key=lambda item: float(item[0])):
             lines.append(
-                f"| {scale} | {_fmt(record.get('fid'))} | {_fmt(record.get('precision'), 3)} | "
-                f"{_fmt(record.get('recall'), 3)} | {record.get('samples', '-')} | "
-                f"{_fmt(record.get('sample_wall_seconds'), 3)} | {_seconds(record.get('feature_seconds'))} |"
+                f"| {scale} | {fmt(record.get('fid'))} | {fmt(record.get('precision'), 3)} | "
+                f"{fmt(record.get('recall'), 3)} | {record.get('samples', '-')} | "
+                f"{fmt(record.get('sample_wall_seconds'), 3)} | {_seconds(record.get('feature_seconds'))} |"
             )
     if results.get("targets"):
         lines += ["", "## Targets", ""] + [f"- {line}" for line in results["targets"]]
@@ -382,7 +376,7 @@ def render_markdown(results: dict[str, Any]) -> str:
     vq = results.get("vq", {})
     for name in ("prepare", "vq_train", "extract"):
         if f"{name}_command" in vq:
-            lines.append(f"- `{vq[f'{name}_command']}` ({_fmt(vq.get(f'{name}_wall_seconds'), 3)} s)")
+            lines.append(f"- `{vq[f'{name}_command']}` ({fmt(vq.get(f'{name}_wall_seconds'), 3)} s)")
     for record in results["priors"].values():
         lines += [f"- `{record['train_command']}`", f"- `{record['eval_command']}`"]
     lines.append("- samples, FID, precision and recall: the command above (benchmarks/prior_quality.py)")

@@ -32,24 +32,18 @@ figure.
 from __future__ import annotations
 
 import argparse
-import copy
-import importlib.util
 import json
 import os
 import platform
 import shlex
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
-
-REPO = Path(__file__).resolve().parents[1]
-SCRIPTS = REPO / "scripts"
-RESULTS = Path(__file__).parent / "results"
+from runs import REPO, RESULTS, SCRIPTS, demo_config, fmt, run, shown, train_arguments
 
 CODEBOOK_SIZE = 512
 BASELINE = "codebook_loss"
@@ -83,62 +77,6 @@ PRIOR_CODE_FIGURES = ("bits_per_code", "bits_per_dim")
 # learner (on the best variant's codes, 4.38 bits/code after 1000 steps, 3.81 after 3000, still falling), and 3000
 # of its steps take about 10-14 minutes on one core, the budget the issue suggests per run.
 PRIOR_STEPS = 3000
-
-
-def demo_config() -> dict[str, Any]:
-    """scripts/run_demo.py's DEFAULT_CONFIG: the benchmark follows the demo, whatever it currently says."""
-    spec = importlib.util.spec_from_file_location("run_demo", SCRIPTS / "run_demo.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return copy.deepcopy(module.DEFAULT_CONFIG)
-
-
-def shown(command: list[str]) -> str:
-    """`command` as a reader would type it from the repo root: `python` for this interpreter, repo paths relative."""
-    parts = ["python" if part == sys.executable else part.replace(f"{REPO}/", "") for part in command]
-    return shlex.join(parts)
-
-
-def run(command: list[str], log: Path, threads: int) -> float:
-    """Runs `command` with its output in `log` and `threads` torch threads; returns its wall time. Raises with the
-    log's tail on failure."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    print(f"$ {shlex.join(command)}  (log: {log})", flush=True)
-    start = time.perf_counter()
-    with log.open("w") as handle:
-        result = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, env=_env(threads))
-    elapsed = time.perf_counter() - start
-    if result.returncode:
-        tail = log.read_text()[-3000:]
-        raise RuntimeError(
-            f"command failed ({result.returncode}) after {elapsed:.0f} s: {shlex.join(command)}\n{tail}"
-        )
-    print(f"  done in {elapsed:.0f} s", flush=True)
-    return elapsed
-
-
-def _env(threads: int) -> dict[str, str]:
-    # Offline: the Hub is unreachable here and online lookups retry for minutes. Threads: on a shared machine, two
-    # OpenMP threads spin-waiting on each other while other jobs hold the cores made a step 16x slower than one
-    # thread did (4.2 s against 0.27 s, measured here); the thread count changes the speed, not the figures.
-    threads = str(threads)
-    return {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": threads,
-            "MKL_NUM_THREADS": threads}  # fmt: skip
-
-
-def train_arguments(settings: dict[str, Any], **fixed: Any) -> list[str]:
-    """scripts/train.py flags from the demo's stage settings plus `fixed` (which win)."""
-    options = {**settings, **fixed}
-    arguments = []
-    for key, value in options.items():
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            if value:
-                arguments.append(f"--{key}")
-            continue
-        arguments += [f"--{key}", json.dumps(value) if isinstance(value, dict) else str(value)]
-    return arguments
 
 
 def seconds_per_step(kind: str, model_config: dict[str, Any], batch_size: int, repeats: int = 5) -> float:
@@ -424,18 +362,10 @@ def targets(results: dict[str, Any], demo: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------------- markdown
-def _fmt(value: Any, digits: int = 4) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}g}" if abs(value) < 1e4 else f"{value:.0f}"
-    return str(value)
-
-
 def _versus_line(variant: str, versus: dict[str, Any]) -> str:
     """ "X against the codebook-loss baseline: mse better, ..." for one comparison."""
     verdicts = [
-        f"{figure} {'better' if c['better'] else '**not better**'} ({_fmt(c['value'])} vs {_fmt(c['baseline'])})"
+        f"{figure} {'better' if c['better'] else '**not better**'} ({fmt(c['value'])} vs {fmt(c['baseline'])})"
         for figure, c in versus.items()
         if isinstance(c, dict)
     ]
@@ -474,9 +404,9 @@ def render_markdown(results: dict[str, Any]) -> str:
             m = record["metrics"]
             mark = " (best)" if entry.get("best") == variant else ""
             lines.append(
-                f"| {variant}{mark} | {record['steps']} | {_fmt(m['mse'])} | {_fmt(m['psnr'])} | {_fmt(m['ssim'])} "
-                f"| {_fmt(m.get('reconstruction_bits_per_dim'))} | {_fmt(m['perplexity'])} | {m['codebook_used']:.1%} "
-                f"| {_fmt(record['train_wall_seconds'], 3)} |"
+                f"| {variant}{mark} | {record['steps']} | {fmt(m['mse'])} | {fmt(m['psnr'])} | {fmt(m['ssim'])} "
+                f"| {fmt(m.get('reconstruction_bits_per_dim'))} | {fmt(m['perplexity'])} | {m['codebook_used']:.1%} "
+                f"| {fmt(record['train_wall_seconds'], 3)} |"
             )
         versus = entry.get("versus_baseline", {})
         if versus.get("variant") and versus["variant"] != BASELINE:
@@ -497,11 +427,11 @@ def render_markdown(results: dict[str, Any]) -> str:
         ]
         for name, record in results["priors"].items():
             m = record["metrics"]
-            fid = f"{_fmt(m.get('fid'))} ({m.get('fid_samples', '-')})"
+            fid = f"{fmt(m.get('fid'))} ({m.get('fid_samples', '-')})"
             lines.append(
-                f"| {name} | {record['steps']} | {_fmt(m['bits_per_code'])} | {_fmt(m['bits_per_dim'])} "
-                f"| {_fmt(m.get('reconstruction_bits_per_dim'))} | {_fmt(m.get('nll_bound_bits_per_dim'))} | {fid} "
-                f"| {_fmt(record['train_wall_seconds'], 3)} | {_fmt(m.get('fid_seconds'), 3)} |"
+                f"| {name} | {record['steps']} | {fmt(m['bits_per_code'])} | {fmt(m['bits_per_dim'])} "
+                f"| {fmt(m.get('reconstruction_bits_per_dim'))} | {fmt(m.get('nll_bound_bits_per_dim'))} | {fid} "
+                f"| {fmt(record['train_wall_seconds'], 3)} | {fmt(m.get('fid_seconds'), 3)} |"
             )
         if results.get("priors_versus_baseline"):
             lines += ["", _versus_line(results.get("selected_variant"), results["priors_versus_baseline"])]
@@ -515,7 +445,7 @@ def render_markdown(results: dict[str, Any]) -> str:
     if results.get("targets"):
         lines += ["", "## Targets", ""]
         for name, target in results["targets"].items():
-            details = ", ".join(f"{k}={_fmt(v)}" for k, v in target.items() if k != "met")
+            details = ", ".join(f"{k}={fmt(v)}" for k, v in target.items() if k != "met")
             lines.append(f"- {'MET' if target['met'] else 'NOT MET'}: {name.replace('_', ' ')} ({details})")
     lines += ["", "## Commands of every figure", ""]
     for dataset, entry in results["datasets"].items():

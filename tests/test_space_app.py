@@ -46,6 +46,7 @@ from browser_helpers import (
     wait_for,
 )
 from conftest import REPO, place_in_hub_cache
+from hub_parts import train
 from PIL import Image
 from skimage import data as skimage_data
 
@@ -78,17 +79,6 @@ def _single_thread():
 
 
 # ------------------------------------------------------------------------------------------------- the models
-def train(model, loss_of_step, steps: int) -> None:
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    model.train()
-    for step in range(steps):
-        loss = loss_of_step(step)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    model.eval()
-
-
 def write_run(folder: Path, model, metrics: dict, steps: int) -> Path:
     """A folder as scripts/train.py leaves it: the final model (+ processor), metrics.json, train_args.json."""
     model.save_pretrained(folder)
