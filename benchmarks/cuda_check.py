@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 import torch
+from bench_wavenet import build
 
 from hf_vqvae import AudioVQVAEConfig, PixelSNAILConfig, PixelSNAILModel, VQVAEConfig, VQVAEModel
-from hf_vqvae.wavenet import WaveNet
 
 PRIORS = {
     "pixelsnail": {"architecture": "pixelsnail", "hidden_channels": 48, "num_stages": 2, "num_residual_blocks": 1},
@@ -59,13 +59,7 @@ def sampling_agreement(model: PixelSNAILModel, device: str) -> dict[str, float]:
 
 def wavenet_agreement(device: str) -> dict[str, float]:
     config = AudioVQVAEConfig()
-    torch.manual_seed(0)
-    net = WaveNet(num_classes=config.mu_law_channels, residual_channels=config.wavenet_residual_channels,
-                  gate_channels=config.wavenet_gate_channels, skip_channels=config.wavenet_skip_channels,
-                  kernel_size=config.wavenet_kernel_size, num_layers=config.wavenet_num_layers,
-                  dilation_cycle=config.wavenet_dilation_cycle, local_channels=config.condition_channels,
-                  global_channels=config.speaker_embedding_dim, upsample_factor=config.downsample_factor)  # fmt: skip
-    net = net.to(device).eval()
+    net = build(config).to(device)  # bench_wavenet's decoder: the audio VQ-VAE's default WaveNet, seeded
     local = torch.randn(2, config.condition_channels, 2, device=device)
     speaker = torch.randn(2, config.speaker_embedding_dim, device=device)
     outputs = {}

@@ -244,7 +244,6 @@ def sampling_progress(priors, progress: gr.Progress, repeats: int = 1, desc: str
             handle.remove()
 
 
-# ------------------------------------------------------------------------------------------ command line
 def sampling_controls(max_temperature: float = 2.0, with_top_k: bool = True) -> tuple:
     """The controls every sampling page has, built where it is called: temperature, top-k (optional, else None)
     and seed, with the element ids the pages' actions and tests read."""
@@ -254,6 +253,7 @@ def sampling_controls(max_temperature: float = 2.0, with_top_k: bool = True) -> 
     return temperature, top_k, seed
 
 
+# ------------------------------------------------------------------------------------------ command line
 def examples_in(source: str, pattern: str) -> list[Path]:
     """Example files shipped in the folder (`pattern` relative to it, under one of `EXAMPLE_DIRS`), when the demo
     serves the folder it sits in."""
