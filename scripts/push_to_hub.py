@@ -5,8 +5,8 @@ config, model card, images):
     python scripts/push_to_hub.py outputs/demo --hub_model_id me/fashion-mnist-generation     # a run_demo.py folder
     python scripts/push_to_hub.py --vq_model outputs/vqvae2 --priors outputs/top outputs/bottom \\
         --hub_model_id me/vqvae2-generation                                                   # a generation bundle
-    python scripts/push_to_hub.py --vq_model outputs/audio_vqvae --priors outputs/audio_prior \
-        --hub_model_id me/speech-generation                                     # a speech bundle (WAVs per speaker)
+    python scripts/push_to_hub.py --vq_model outputs/audio_vqvae --priors outputs/audio_prior \\
+        --hub_model_id me/speech-generation                                   # a speech bundle (WAVs per speaker)
     python scripts/push_to_hub.py outputs/demo/hub --hub_model_id me/fashion-mnist-generation # a built repo folder
 
 A training run (a folder with train_args.json) is packaged into `<folder>/hub` first, with a card filled from its
