@@ -62,6 +62,7 @@ demo-quick: $(STAMP) data-deps
 
 test: $(STAMP) data-deps speech-deps browser-deps
 	$(VENV)/bin/ruff check src tests scripts benchmarks
+	$(VENV)/bin/ruff format --check src tests scripts benchmarks
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q --durations=25
 
 lint: $(STAMP)
