@@ -80,6 +80,11 @@ def markdown(metrics: dict, shapes: list[dict] | None) -> str:
             f"| Inverse dynamics on real pairs (accuracy) | {consistency['real_pairs_accuracy']:.3f} |",
             f"| Most frequent action (chance) | {consistency['chance']:.3f} |",
         ]
+        if "generated_step1_accuracy" in consistency:
+            lines += [
+                f"| Inverse dynamics at step 1, generated pairs | {consistency['generated_step1_accuracy']:.3f} |",
+                f"| Inverse dynamics at step 1, real pairs | {consistency['real_step1_accuracy']:.3f} |",
+            ]
     steps = range(1, prediction["horizon"] + 1)
     lines += [
         "",

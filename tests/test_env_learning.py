@@ -13,6 +13,7 @@ pytest.importorskip("vizdoom")
 
 from hf_vqvae import PixelSNAILConfig, PixelSNAILModel, VQVAEConfig, VQVAEModel, VQVideoModel  # noqa: E402
 from hf_vqvae.data.vizdoom import frames_to_tensor, play_episodes  # noqa: E402
+from hf_vqvae.env.inverse_dynamics import train_inverse_dynamics  # noqa: E402
 from hf_vqvae.env.metrics import encode_episodes, prediction_metrics, stage1_metrics  # noqa: E402
 from hf_vqvae.env.training import clip_batches, fit, frame_batches, stack_frames  # noqa: E402
 
@@ -61,9 +62,24 @@ def test_stage1_and_the_dynamics_learn_on_real_vizdoom_frames(episodes):
     assert nll_before > 0.9 * math.log(K) and nll_after < nll_before - 1.0, (nll_before, nll_after)
 
     # The held-out measurements run on real episodes (here one of the two: only their mechanics are tested).
-    result = prediction_metrics(video, episodes[:1], horizon=1, top_k=1)
-    assert len(result["psnr_per_step"]) == 1 and result["num_rollouts"] == 1
-    assert result["rollouts"].shape == (1, 2, 1, 3, 84, 84)
-    copy = frames_to_tensor(episodes[0].frames[:1])
-    expected_copy = 10 * math.log10(4 / float(torch.mean((copy - frames_to_tensor(episodes[0].frames[1:2])) ** 2)))
+    inverse = train_inverse_dynamics(episodes, 5, steps=2)
+    result = prediction_metrics(video, episodes[:1], horizon=2, top_k=1, inverse_dynamics=inverse)
+    assert len(result["psnr_per_step"]) == 2 and result["num_rollouts"] == 1
+    assert result["rollouts"].shape == (1, 2, 2, 3, 84, 84)
+    real = frames_to_tensor(episodes[0].frames[:3])
+    expected_copy = 10 * math.log10(4 / float(torch.mean((real[:1] - real[1:2]) ** 2)))
     assert result["copy_last_psnr_per_step"][0] == pytest.approx(expected_copy, abs=1e-3)
+    # Action consistency by hand: the first generated pair starts from the DECODED context frame (both frames drawn
+    # by the decoder), the second is generated frame 1 -> generated frame 2; the real pairs are the real frames.
+    generated = result["rollouts"][0, 1]
+    with torch.no_grad():
+        decoded_context = video.decode(video.encode(real[:1]))
+        predicted = inverse(torch.cat([decoded_context, generated[:1]]), generated).argmax(1)
+        predicted_real = inverse(real[:2], real[1:3]).argmax(1)
+    commanded = torch.from_numpy(episodes[0].actions[:2])
+    consistency = result["action_consistency"]
+    assert consistency["generated_pairs_accuracy"] == pytest.approx(float((predicted == commanded).float().mean()))
+    assert consistency["generated_step1_accuracy"] == float(predicted[0] == commanded[0])
+    assert consistency["real_pairs_accuracy"] == pytest.approx(float((predicted_real == commanded).float().mean()))
+    assert consistency["real_step1_accuracy"] == float(predicted_real[0] == commanded[0])
+    assert consistency["num_pairs"] == 2

@@ -52,6 +52,9 @@ def render_video_card(
             {"name": "Action recovered from real pairs", "value": f"{consistency['real_pairs_accuracy']:.3f}"},
             {"name": "Most frequent action (chance)", "value": f"{consistency['chance']:.3f}"},
         ]
+        if "generated_step1_accuracy" in consistency:
+            step1 = f"{consistency['generated_step1_accuracy']:.3f} / {consistency['real_step1_accuracy']:.3f}"
+            rows += [{"name": "Action recovered at step 1, generated / real", "value": step1}]
     config = model.config
     context = {
         "model_name": repo_id.split("/")[-1],

@@ -116,8 +116,9 @@ def prediction_metrics(
     the last context frame (`copy_last_psnr_per_step`); copying its codes (`copy_last_codes_psnr_per_step`, the same
     baseline through the decoder, at the generated frames' own decoder quality); stage 1's reconstruction of the
     real frames (the ceiling, `reconstruction_psnr_per_step`). With an `inverse_dynamics` classifier, also its
-    accuracy against the commanded actions on the generated pairs (context frame -> frame 1 -> frame 2 ...), on the
-    real pairs of the same windows, and the most-frequent-action rate (`chance`). Also returns the rollouts
+    accuracy against the commanded actions on the generated pairs (decoded context frame -> frame 1 -> frame 2 ...)
+    and on the real pairs of the same windows, over the horizon and at step 1 alone (`*_step1_accuracy`), and the
+    most-frequent-action rate (`chance`). Also returns the rollouts
     (`rollouts`, `(R, 2, T, 3, H, W)`: real, generated) for GIFs.
     """
     context = getattr(video_model.config, "context_frames", 1)
@@ -150,13 +151,16 @@ def prediction_metrics(
         copy = real[:, :1].expand_as(target)
         copy_psnr.append(psnr_per_image(copy.reshape(flat), target.reshape(flat)).view(len(chunk), horizon))
         # Copying the last frame's codes: the same baseline at the decoder's own quality.
-        copy_codes = video_model.decode(video_model.encode(real[:, :1])).cpu().expand_as(target)
+        last_decoded = video_model.decode(video_model.encode(real[:, :1])).cpu()
+        copy_codes = last_decoded.expand_as(target)
         copy_codes_psnr.append(
             psnr_per_image(copy_codes.reshape(flat), target.reshape(flat)).view(len(chunk), horizon)
         )
         ceiling = video_model.decode(video_model.encode(target)).cpu()
         ceiling_psnr.append(psnr_per_image(ceiling.reshape(flat), target.reshape(flat)).view(len(chunk), horizon))
-        generated = torch.cat([real[:, :1], predicted], dim=1)
+        # The first generated pair starts from the decoded last context frame, so that both of its frames are
+        # drawn by the decoder (a sharp real frame next to a decoded one would read as motion of its own).
+        generated = torch.cat([last_decoded, predicted], dim=1)
         generated_pairs.append((generated[:, :-1].reshape(flat), generated[:, 1:].reshape(flat)))
         real_pairs.append((real[:, :-1].reshape(flat), real[:, 1:].reshape(flat)))
         commanded.append(actions.reshape(-1))
@@ -179,9 +183,14 @@ def prediction_metrics(
         before, after = (torch.cat([p[i] for p in generated_pairs]) for i in (0, 1))
         real_before, real_after = (torch.cat([p[i] for p in real_pairs]) for i in (0, 1))
         num_actions = inverse_dynamics.head.out_features
+        first = torch.arange(len(actions)) % horizon == 0  # the pairs of step 1, from the context frame
         result["action_consistency"] = {
             "generated_pairs_accuracy": action_accuracy(inverse_dynamics, before, after, actions),
+            "generated_step1_accuracy": action_accuracy(inverse_dynamics, before[first], after[first], actions[first]),
             "real_pairs_accuracy": action_accuracy(inverse_dynamics, real_before, real_after, actions),
+            "real_step1_accuracy": action_accuracy(
+                inverse_dynamics, real_before[first], real_after[first], actions[first]
+            ),
             "chance": chance_accuracy(actions.numpy(), num_actions),
             "uniform_chance": 1.0 / num_actions,
             "num_pairs": len(actions),
