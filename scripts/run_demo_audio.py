@@ -3,10 +3,11 @@ speaker-conditional prior over the codes, WAV files and a Hub-ready folder. `mak
 
 1. data: `prepare_data.py --source speech` (6 real voices, 3.4 hours; decoded once into a cache);
 2. train: `scripts/train.py --model audio_vqvae` (a small WaveNet, a few thousand steps' worth of minutes);
-3. evaluate, on one held-out utterance per speaker: reconstructions (STOI, multi-resolution STFT distance, each
-   against a noise baseline), voice conversion to another speaker (a speaker classifier trained on other held-out
-   real clips must name the target; STOI against the source), the held-out NLL against the mu-law unigram
-   baseline, the code bit rate;
+3. evaluate, on two held-out utterances per speaker, each decoded as every speaker in one batch: reconstructions
+   (STOI, multi-resolution STFT distance, each against a noise baseline), voice conversion to each other speaker (a
+   speaker classifier trained on other held-out real clips must name the target, and how far swapping the speaker
+   id moves it toward the target; STOI against the source), the held-out NLL against the mu-law unigram baseline,
+   the code bit rate;
 4. prior: `extract_codes.py` (the middle 1 s of every utterance -> 256 codes, with its speaker), `train.py --model
    pixelsnail --class_conditional` (a speaker-conditional 1-D PixelSNAIL), `evaluate.py` (held-out bits per code);
    then samples, decoded to speech;
@@ -45,7 +46,13 @@ from transformers import AutoModel
 
 from hf_vqvae import PixelSNAILModel, VQVAEAudioFeatureExtractor
 from hf_vqvae.audio_images import save_spectrogram_grid
-from hf_vqvae.audio_metrics import SpeakerClassifier, code_bits_per_second, multi_resolution_stft_distance, stoi
+from hf_vqvae.audio_metrics import (
+    SpeakerClassifier,
+    code_bits_per_second,
+    conversion_scores,
+    multi_resolution_stft_distance,
+    stoi,
+)
 from hf_vqvae.data.audio import write_wav
 from hf_vqvae.data.speech import SPEAKERS, prepare_speech
 from hf_vqvae.hub.audio_card import write_audio_card
@@ -122,12 +129,17 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a smoke run: little data, a few steps, short clips")
     parser.add_argument("--max_train_steps", type=int, default=None)
     parser.add_argument("--threads", type=int, default=None, help="torch threads for evaluation and sampling")
+    parser.add_argument(
+        "--sources_per_speaker", type=int, default=None,
+        help="held-out clips per speaker decoded as every speaker (default 2; 1 with --quick)",
+    )  # fmt: skip
     args = parser.parse_args()
     start = time.perf_counter()
     if args.threads:
         torch.set_num_threads(args.threads)
     args.max_train_steps = args.max_train_steps or (20 if args.quick else 1500)
     args.eval_samples = 12 if args.quick else 96
+    args.sources_per_speaker = args.sources_per_speaker or (1 if args.quick else 2)
     clip_seconds, prior_steps = (0.25, 50) if args.quick else (1.5, 600)
     out = args.output_dir
     timings = {}
@@ -149,18 +161,19 @@ def main() -> None:
     rate, factor = model.config.sampling_rate, model.config.downsample_factor
     length = int(clip_seconds * rate) // factor * factor
     test = list(load_dataset(str(data), split="test").cast_column("audio", Audio(decode=False)))
-    # One held-out utterance per speaker (the longest, so that STOI has speech to work with) for the examples; the
-    # speaker classifier learns from 1 s crops of the other held-out utterances.
-    sources = {}
-    for row in test:
-        if row["duration"] > sources.get(row["speaker_id"], {"duration": 0})["duration"]:
-            sources[row["speaker_id"]] = row
-    speaker_ids = sorted(sources)
-    originals = torch.stack([middle(read(sources[s]), length) for s in speaker_ids])
-    targets = [speaker_ids[(i + 1) % len(speaker_ids)] for i in range(len(speaker_ids))]
+    # The sources: the longest held-out utterances of each speaker (long, so that STOI has speech to work with); the
+    # first of each gives the examples. The speaker classifier learns from 1 s crops of the other held-out ones.
+    by_speaker: dict[int, list] = {}
+    for row in sorted(test, key=lambda row: -row["duration"]):
+        by_speaker.setdefault(row["speaker_id"], []).append(row)
+    speaker_ids = sorted(by_speaker)
+    sources = [row for s in speaker_ids for row in by_speaker[s][: args.sources_per_speaker]]
+    source_ids = {row["id"] for row in sources}
+    originals = torch.stack([middle(read(row), length) for row in sources])
+    source_speakers = torch.tensor([row["speaker_id"] for row in sources])
     clips, labels = [], []
     for row in test:
-        if row["id"] not in {sources[s]["id"] for s in speaker_ids}:
+        if row["id"] not in source_ids:
             audio = read(row)
             for offset in range(0, len(audio) - rate + 1, rate):
                 clips.append(audio[offset : offset + rate])
@@ -169,10 +182,15 @@ def main() -> None:
 
     generator = torch.Generator().manual_seed(0)
     codes = model.encode(originals)
-    ids = torch.tensor(speaker_ids)
-    log(f"decoding {len(ids)} reconstructions and {len(ids)} conversions of {clip_seconds} s", start)
-    reconstructions = model.decode(codes, ids, generator=generator, progress=True)
-    conversions = model.decode(codes, torch.tensor(targets), generator=generator, progress=True)
+    # Every source decoded as every speaker the model knows: decoded[s, n] is source n in speaker s's voice.
+    num_sources, num_speakers = len(sources), model.config.num_speakers
+    log(f"decoding {num_sources} held-out clips of {clip_seconds} s as each of the {num_speakers} speakers "
+        "(reconstructions and conversions, one batch)", start)  # fmt: skip
+    decoded = model.decode(
+        codes.repeat(num_speakers, 1), torch.arange(num_speakers).repeat_interleave(num_sources), generator=generator,
+        progress=True,
+    ).view(num_speakers, num_sources, -1)  # fmt: skip
+    reconstructions = decoded[source_speakers, torch.arange(num_sources)]
     noise = torch.randn(originals.shape, generator=generator) * originals.std(dim=1, keepdim=True)
     timings["evaluate_s"] = time.perf_counter() - start - sum(timings.values())
 
@@ -180,24 +198,27 @@ def main() -> None:
         values = [v for v in values if v == v]
         return float(np.mean(values)) if values else float("nan")
 
-    pairs = list(zip(originals, reconstructions, conversions, noise))
+    conversions = [(n, t) for t in range(num_speakers) for n in range(num_sources) if source_speakers[n] != t]
+    probabilities = torch.stack([classifier.predict_proba(list(decoded[t])) for t in range(num_speakers)])
+    scores = conversion_scores(probabilities, source_speakers)
+    pairs = list(zip(originals, reconstructions, noise))
     results = {
         "heldout_nll_nats": metrics["eval/nll"],
         "heldout_bits_per_sample": metrics["eval/bits_per_sample"],
         "unigram_nll_nats": metrics["eval/unigram_nll"],
-        "stoi_reconstruction": mean(stoi(o, r, rate) for o, r, _, _ in pairs),
-        "stoi_conversion_vs_source": mean(stoi(o, c, rate) for o, _, c, _ in pairs),
-        "stoi_noise": mean(stoi(o, n, rate) for o, _, _, n in pairs),
-        "mrstft_reconstruction": mean(multi_resolution_stft_distance(o, r) for o, r, _, _ in pairs),
-        "mrstft_noise": mean(multi_resolution_stft_distance(o, n) for o, _, _, n in pairs),
-        "speaker_accuracy_real": float((classifier.predict(list(originals)) == ids).float().mean()),
-        "speaker_accuracy_reconstruction": float((classifier.predict(list(reconstructions)) == ids).float().mean()),
-        "conversion_target_accuracy": float(
-            (classifier.predict(list(conversions)) == torch.tensor(targets)).float().mean()
-        ),
-        "conversion_target_probability": float(
-            classifier.predict_proba(list(conversions))[torch.arange(len(targets)), torch.tensor(targets)].mean()
-        ),
+        "stoi_reconstruction": mean(stoi(o, r, rate) for o, r, _ in pairs),
+        "stoi_conversion_vs_source": mean(stoi(originals[n], decoded[t, n], rate) for n, t in conversions),
+        "stoi_noise": mean(stoi(o, z, rate) for o, _, z in pairs),
+        "mrstft_reconstruction": mean(multi_resolution_stft_distance(o, r) for o, r, _ in pairs),
+        "mrstft_noise": mean(multi_resolution_stft_distance(o, z) for o, _, z in pairs),
+        "speaker_accuracy_real": float((classifier.predict(list(originals)) == source_speakers).float().mean()),
+        "speaker_accuracy_reconstruction": scores["reconstruction_accuracy"],
+        "conversion_target_accuracy": scores["conversion_target_accuracy"],
+        "conversion_target_probability": scores["conversion_target_probability"],
+        "conversion_target_shift": scores["conversion_target_shift"],
+        "conversion_target_shift_se": scores["conversion_target_shift_se"],
+        "num_sources": num_sources,
+        "num_conversions": len(conversions),
         "chance": 1 / model.config.num_speakers,
         "code_bits_per_second": code_bits_per_second(model.config.num_embeddings, model.config.latent_rate),
     }
@@ -221,18 +242,20 @@ def main() -> None:
     VQVAEAudioFeatureExtractor(sampling_rate=rate, pad_to_multiple_of=factor).save_pretrained(hub)
     add_pipelines(hub, REPO_TASKS["audio_vqvae"])
     prior.save_pretrained(hub / "prior")
-    examples = []
+    examples, shown = [], []
     for i, speaker in enumerate(speaker_ids):
+        n, target = sources.index(by_speaker[speaker][0]), speaker_ids[(i + 1) % len(speaker_ids)]
         name = SPEAKERS[speaker].name.lower().replace(" ", "_")
-        examples.append((f"examples/{write_wav(hub / 'examples' / f'{name}_original.wav', originals[i], rate).name}",
+        examples.append((f"examples/{write_wav(hub / 'examples' / f'{name}_original.wav', originals[n], rate).name}",
                          f"{SPEAKERS[speaker].name}: held-out original"))  # fmt: skip
-        write_wav(hub / "examples" / f"{name}_reconstruction.wav", reconstructions[i], rate)
-        target = SPEAKERS[targets[i]].name.lower().replace(" ", "_")
-        write_wav(hub / "examples" / f"{name}_as_{target}.wav", conversions[i], rate)
+        write_wav(hub / "examples" / f"{name}_reconstruction.wav", reconstructions[n], rate)
+        target_name = SPEAKERS[target].name.lower().replace(" ", "_")
+        write_wav(hub / "examples" / f"{name}_as_{target_name}.wav", decoded[target, n], rate)
+        shown.append((originals[n], reconstructions[n], decoded[target, n]))
     for i, speaker in enumerate(sample_speakers.tolist()):
         write_wav(hub / "examples" / f"prior_sample_{SPEAKERS[speaker].name.lower().replace(' ', '_')}.wav",
                   samples[i], rate)  # fmt: skip
-    save_spectrogram_grid([list(originals), list(reconstructions), list(conversions)], hub / "spectrograms.png", rate)
+    save_spectrogram_grid([list(row) for row in zip(*shown)], hub / "spectrograms.png", rate)
     write_app(hub)  # the Gradio demo (`python app.py`): upload or record speech, pick a speaker, hear it decoded
     rows = [
         ("held-out NLL (nats / mu-law sample)", f"{results['heldout_nll_nats']:.3f} (unigram baseline "
@@ -242,8 +265,11 @@ def main() -> None:
          f"{results['mrstft_noise']:.3f})"),
         ("speaker classifier on real / reconstructed clips", f"{results['speaker_accuracy_real']:.2f} / "
          f"{results['speaker_accuracy_reconstruction']:.2f} (chance {results['chance']:.2f})"),
-        ("conversion: classifier names the target", f"{results['conversion_target_accuracy']:.2f} (p(target) "
-         f"{results['conversion_target_probability']:.2f}; chance {results['chance']:.2f})"),
+        (f"conversion ({results['num_conversions']} clips): classifier names the target",
+         f"{results['conversion_target_accuracy']:.2f} (p(target) {results['conversion_target_probability']:.2f}; "
+         f"chance {results['chance']:.2f})"),
+        ("conversion: p(target) minus p(target) on the same clip's reconstruction",
+         f"{results['conversion_target_shift']:+.3f} +- {results['conversion_target_shift_se']:.3f}"),
         ("STOI, conversion against its source", f"{results['stoi_conversion_vs_source']:.3f}"),
         ("code rate", f"{results['code_bits_per_second']:.0f} bit/s fixed-length; "
          f"{results['code_unigram_bits_per_code']:.2f} bits/code by its histogram"),

@@ -20,6 +20,7 @@ from hf_vqvae.audio_images import save_spectrogram_grid, spectrogram_image
 from hf_vqvae.audio_metrics import (
     SpeakerClassifier,
     code_bits_per_second,
+    conversion_scores,
     mu_law_histogram,
     multi_resolution_stft_distance,
     stoi,
@@ -74,6 +75,28 @@ def test_unigram_nll_and_bit_rate_against_hand_computation():
     assert code_bits_per_second(512, 250.0) == 9 * 250  # the paper's K = 512 at 16 kHz / 64
 
 
+def test_conversion_scores_against_hand_computation():
+    # Two speakers, two source clips (one of each). probabilities[s, n] is the classifier on clip n decoded as s.
+    probabilities = torch.tensor(
+        [
+            [[0.9, 0.1], [0.7, 0.3]],  # decoded as speaker 0: clip 0's reconstruction, clip 1's conversion to 0
+            [[0.4, 0.6], [0.2, 0.8]],  # decoded as speaker 1: clip 0's conversion to 1, clip 1's reconstruction
+        ]
+    )
+    scores = conversion_scores(probabilities, torch.tensor([0, 1]))
+    assert scores["reconstruction_accuracy"] == 1.0  # 0.9 names speaker 0, 0.8 names speaker 1
+    # Conversions: clip 1 as speaker 0 (named: 0.7 > 0.3), clip 0 as speaker 1 (named: 0.6 > 0.4).
+    assert scores["conversion_target_accuracy"] == 1.0
+    assert scores["conversion_target_probability"] == pytest.approx((0.7 + 0.6) / 2)
+    # p(target | conversion) - p(target | reconstruction): 0.7 - 0.2 for target 0, 0.6 - 0.1 for target 1.
+    assert scores["conversion_target_shift"] == pytest.approx(0.5)
+    assert scores["conversion_target_shift_se"] == pytest.approx(0.0, abs=1e-7)
+    swapped = conversion_scores(probabilities.flip(0), torch.tensor([0, 1]))  # every voice decoded as the other
+    assert swapped["reconstruction_accuracy"] == 0.0 and swapped["conversion_target_shift"] == pytest.approx(-0.5)
+    with pytest.raises(ValueError, match=r"\(S, N, S\)"):
+        conversion_scores(probabilities[:, :, :1], torch.tensor([0, 1]))
+
+
 @needs_fillets
 def test_reconstruction_metrics_on_real_speech(two_voices):
     speech = torch.from_numpy(_waveform(two_voices["test"][0]))
@@ -126,6 +149,32 @@ def test_learns_real_speech_below_the_unigram_baseline(two_voices):
     assert before["eval/unigram_nll"] == baseline  # the same held-out samples
     assert before["eval/nll"] > baseline  # an untrained WaveNet is no better than the histogram
     assert after["eval/nll"] < baseline - 0.3, (before, after)
+
+    # Voice conversion: held-out clips of each voice, decoded with their own speaker id and with the other one. A
+    # classifier fitted on real training audio only (never on model outputs) must move toward the target voice
+    # when only the speaker id changes: p(target | conversion) above p(target | reconstruction of the same clip).
+    model.eval()
+    real_clips, real_labels = [], []
+    for row in rows["train"]:
+        audio = torch.from_numpy(_waveform(row))
+        for start in range(0, len(audio) - 8000 + 1, 8000):
+            real_clips.append(audio[start : start + 8000])
+            real_labels.append(row["speaker_id"])
+    classifier = SpeakerClassifier(2).fit(real_clips, real_labels)
+    sources, speakers = [], []
+    for row in rows["test"]:
+        audio = torch.from_numpy(_waveform(row))
+        for start in list(range(0, len(audio) - 8192 + 1, 8192))[:4]:
+            sources.append(audio[start : start + 8192])
+            speakers.append(row["speaker_id"])
+    sources, speakers = torch.stack(sources), torch.tensor(speakers)
+    assert speakers.tolist() == [0] * 4 + [1] * 4
+    with torch.no_grad():
+        codes = model.encode(sources).repeat(2, 1)
+        decoded = model.decode(codes, torch.arange(2).repeat_interleave(8), generator=torch.Generator().manual_seed(0))
+    probabilities = torch.stack([classifier.predict_proba(list(voice)) for voice in decoded.view(2, 8, -1)])
+    scores = conversion_scores(probabilities, speakers)
+    assert scores["conversion_target_shift"] > max(0.03, 2 * scores["conversion_target_shift_se"]), scores
 
 
 TINY_TRAIN_CONFIG = {

@@ -11,7 +11,8 @@ STFT distance and STOI (pystoi) for reconstructions, and bits per second of the 
 * **STOI** (Taal et al. 2011) estimates intelligibility in [0, 1] (about 0.4 or below for noise) from 1/3-octave band
   envelopes at 10 kHz; pystoi resamples.
 * **Speaker identity** of converted speech: `SpeakerClassifier`, a multinomial logistic regression on the mean and
-  standard deviation over time of 40 log-mel bands, trained on real recordings only (never on model outputs).
+  standard deviation over time of 40 log-mel bands, trained on real recordings only (never on model outputs);
+  `conversion_scores` reads its answers on reconstructions and on conversions to every other speaker.
 """
 
 from __future__ import annotations
@@ -150,6 +151,48 @@ class SpeakerClassifier:
         return self.predict_proba(clips).argmax(-1)
 
 
+def conversion_scores(probabilities: torch.Tensor, source_speakers: torch.Tensor) -> dict[str, float]:
+    """How a speaker classifier hears reconstructions and voice conversions.
+
+    Args:
+        probabilities (`torch.Tensor` of shape `(S, N, S)`): the classifier's speaker probabilities for source
+            clip n decoded with speaker id s, for every one of the S speakers; `s == source_speakers[n]` is the
+            reconstruction, every other s a conversion to s.
+        source_speakers (`torch.LongTensor` of shape `(N,)`): who speaks in each source clip.
+
+    Returns:
+        `reconstruction_accuracy` (the classifier names the source's speaker in its reconstruction),
+        `conversion_target_accuracy` (it names the target in a conversion), `conversion_target_probability` (its
+        mean probability of the target there), and `conversion_target_shift` with `conversion_target_shift_se`:
+        the mean, over conversions, of p(target | conversion) - p(target | reconstruction of the same clip), and
+        its standard error. The shift is what swapping the speaker id alone does: above 0, conversion moves the
+        classifier's answer toward the target even while it cannot name the target outright.
+    """
+    speakers, clips = probabilities.shape[0], probabilities.shape[1]
+    if probabilities.shape != (speakers, clips, speakers) or source_speakers.shape != (clips,):
+        raise ValueError(
+            f"probabilities must be (S, N, S) and source_speakers (N,), got {tuple(probabilities.shape)} and "
+            f"{tuple(source_speakers.shape)}"
+        )
+    clip = torch.arange(clips)
+    reconstruction = probabilities[source_speakers, clip]  # (N, S)
+    hits, shifts, target_probabilities = [], [], []
+    for target in range(speakers):
+        converted = source_speakers != target
+        chosen = probabilities[target, converted]  # (M, S): the clips of other speakers, decoded as `target`
+        hits.append(chosen.argmax(-1) == target)
+        target_probabilities.append(chosen[:, target])
+        shifts.append(chosen[:, target] - reconstruction[converted, target])
+    shift = torch.cat(shifts).double()
+    return {
+        "reconstruction_accuracy": float((reconstruction.argmax(-1) == source_speakers).double().mean()),
+        "conversion_target_accuracy": float(torch.cat(hits).double().mean()),
+        "conversion_target_probability": float(torch.cat(target_probabilities).double().mean()),
+        "conversion_target_shift": float(shift.mean()),
+        "conversion_target_shift_se": float(shift.std() / math.sqrt(len(shift))) if len(shift) > 1 else float("nan"),
+    }
+
+
 def code_bits_per_second(num_embeddings: int, latent_rate: float) -> float:
     """Bit rate of the codes stored as fixed-length indices: `log2(K)` bits per latent frame."""
     return math.log2(num_embeddings) * latent_rate
@@ -158,6 +201,7 @@ def code_bits_per_second(num_embeddings: int, latent_rate: float) -> float:
 __all__ = [
     "SpeakerClassifier",
     "code_bits_per_second",
+    "conversion_scores",
     "log_mel_spectrogram",
     "mel_filterbank",
     "mu_law_histogram",
