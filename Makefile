@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint bench demo demo-quick data-deps browser-deps speech-deps demo-audio demo-env demo-env-quick clean
+.PHONY: venv test test-long lint bench demo demo-quick data-deps browser-deps speech-deps demo-audio demo-env demo-env-quick clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -63,7 +63,11 @@ demo-quick: $(STAMP) data-deps
 test: $(STAMP) data-deps speech-deps browser-deps
 	$(VENV)/bin/ruff check src tests scripts benchmarks
 	$(VENV)/bin/ruff format --check src tests scripts benchmarks
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q --durations=25
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not long" --durations=25
+
+# The long learning tests: a main job's worth of training each, with its held-out targets asserted (about 13 minutes).
+test-long: $(STAMP) data-deps speech-deps
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m long --durations=5
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests scripts benchmarks
