@@ -44,7 +44,9 @@ def stage1_metrics(stage1, frames: np.ndarray, batch_size: int = 64) -> dict[str
 @torch.no_grad()
 def stage2_metrics(stage1, stage2, frames: np.ndarray, batch_size: int = 64) -> dict[str, float]:
     """Code accuracy of stage 2 on stage 1's codes of `frames`, and PSNR of frames decoded through both decoders
-    (against the real frames, and against stage 1's own reconstruction, which is the best stage 2 can reach)."""
+    (against the real frames, and against stage 1's own reconstruction, which is the best stage 2 can reach). A
+    frame whose codes all come back decodes to exactly stage 1's reconstruction: it is counted
+    (`frames_exactly_recovered`) and left out of that PSNR's mean, where its infinite PSNR would swamp the rest."""
     correct = total = 0
     psnr_real, psnr_stage1 = [], []
     for start in range(0, len(frames), batch_size):
@@ -57,10 +59,13 @@ def stage2_metrics(stage1, stage2, frames: np.ndarray, batch_size: int = 64) -> 
         psnr_real.append(psnr_per_image(two_stage, pixels))
         psnr_stage1.append(psnr_per_image(two_stage, stage1.decode(codes).clamp(-1, 1)))
     top_shape = tuple(stage2.encode(codes[:1]).shape[1:])
+    psnr_stage1 = torch.cat(psnr_stage1)
+    exact = torch.isinf(psnr_stage1)
     return {
         "code_accuracy": correct / total,
         "psnr": _mean(torch.cat(psnr_real)),
-        "psnr_vs_stage1_reconstruction": _mean(torch.cat(psnr_stage1)),
+        "psnr_vs_stage1_reconstruction": _mean(psnr_stage1[~exact]) if not exact.all() else float("inf"),
+        "frames_exactly_recovered": int(exact.sum()),
         "top_shape": list(top_shape),
         "num_frames": len(frames),
     }
