@@ -65,7 +65,7 @@ test: $(STAMP) data-deps speech-deps browser-deps
 	$(VENV)/bin/ruff format --check src tests scripts benchmarks
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not long" --durations=25
 
-# The long learning tests: the environments and speech main jobs with their held-out targets asserted (about 35 minutes).
+# The long learning tests: the environments and speech main jobs with their held-out targets asserted (about 30 minutes).
 test-long: $(STAMP) data-deps speech-deps
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m long --durations=5
 
