@@ -50,7 +50,8 @@ def test_stage1_and_the_dynamics_learn_on_real_vizdoom_frames(episodes):
             condition_height=21, condition_width=21, num_classes=5,
         )
     )  # fmt: skip
-    video = VQVideoModel.from_parts(stage1, dynamics, ["TURN_LEFT", "TURN_RIGHT", "MOVE_FORWARD", "MOVE_LEFT", "R"])
+    names = ["TURN_LEFT", "TURN_RIGHT", "MOVE_FORWARD", "MOVE_LEFT", "R"]
+    video = VQVideoModel.from_parts(stage1, dynamics, names)
     actions = [torch.from_numpy(e.actions) for e in episodes]
     clips = clip_batches(codes, actions, batch_size=30, clip_length=2)(torch.Generator().manual_seed(1))
     with torch.no_grad():
@@ -62,7 +63,7 @@ def test_stage1_and_the_dynamics_learn_on_real_vizdoom_frames(episodes):
     assert nll_before > 0.9 * math.log(K) and nll_after < nll_before - 1.0, (nll_before, nll_after)
 
     # The held-out measurements run on real episodes (here one of the two: only their mechanics are tested).
-    inverse = train_inverse_dynamics(episodes, 5, steps=2)
+    inverse = train_inverse_dynamics(episodes, names, steps=2)
     result = prediction_metrics(video, episodes[:1], horizon=2, top_k=1, inverse_dynamics=inverse)
     assert len(result["psnr_per_step"]) == 2 and result["num_rollouts"] == 1
     assert result["rollouts"].shape == (1, 2, 2, 3, 84, 84)

@@ -75,7 +75,7 @@ def _blur(frames: torch.Tensor) -> torch.Tensor:
 
 def train_inverse_dynamics(
     episodes: Sequence[Episode],
-    action_names: Sequence[str] | int,
+    action_names: Sequence[str],
     steps: int = 1000,
     batch_size: int = 64,
     learning_rate: float = 2e-3,
@@ -84,14 +84,11 @@ def train_inverse_dynamics(
     progress: Callable[[int], None] | None = None,
 ) -> InverseDynamicsClassifier:
     """Trains the classifier on the real consecutive frame pairs of `episodes` (never on generated ones), mirrored
-    (when every action in `action_names` has a mirror image) and blurred at random; see the module docstring.
-    `action_names` may be a count of actions, which turns mirroring off."""
+    (when every action in `action_names` has a mirror image) and blurred at random; see the module docstring."""
     torch.manual_seed(seed)
-    names = list(action_names) if not isinstance(action_names, int) else None
-    num_actions = len(names) if names is not None else action_names
-    mirror = mirrored_actions(names) if names is not None else None
+    mirror = mirrored_actions(action_names)
     before, after, actions = real_pairs(episodes)
-    model = InverseDynamicsClassifier(num_actions)
+    model = InverseDynamicsClassifier(len(action_names))
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
     generator = torch.Generator().manual_seed(seed)
     for step in range(steps):
@@ -113,11 +110,16 @@ def train_inverse_dynamics(
 
 
 @torch.no_grad()
+def predict_actions(model: InverseDynamicsClassifier, before: torch.Tensor, after: torch.Tensor) -> torch.LongTensor:
+    """The classifier's action `(N,)` for each pair of frames `(N, 3, H, W)`, in batches of 256."""
+    return torch.cat([model(b, a).argmax(1) for b, a in zip(before.split(256), after.split(256))])
+
+
 def action_accuracy(
     model: InverseDynamicsClassifier, before: torch.Tensor, after: torch.Tensor, actions: torch.Tensor
 ) -> float:
     """Share of pairs `(N, 3, H, W)` whose commanded action `(N,)` the classifier recovers."""
-    predictions = torch.cat([model(b, a).argmax(1) for b, a in zip(before.split(256), after.split(256))])
+    predictions = predict_actions(model, before, after)
     return float((predictions == actions.to(predictions.device)).float().mean())
 
 
@@ -132,6 +134,7 @@ __all__ = [
     "action_accuracy",
     "chance_accuracy",
     "mirrored_actions",
+    "predict_actions",
     "real_pairs",
     "train_inverse_dynamics",
 ]
