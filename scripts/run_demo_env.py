@@ -98,8 +98,8 @@ def build_models(sizes: dict, num_actions: int, top_factor: int, context_frames:
     )  # fmt: skip
     hidden = sizes["dynamics_hidden"]
     # One stage, no attention: with teacher_forcing_noise 1 (the default) the frame's own codes it would attend over
-    # are noise in training, so attention only costs time. A step takes 0.36 s instead of 0.92 s, and 1000 steps in
-    # the time of 400 gave better rollouts at every step (BENCHMARKS.md, "Environments main job").
+    # are noise in training, so attention only costs time: 1000 steps now take the time 400 did, and gave better
+    # rollouts at every step (BENCHMARKS.md, "Environments main job").
     dynamics = PixelSNAILModel(
         PixelSNAILConfig(
             num_embeddings=512, latent_height=21, latent_width=21, hidden_channels=hidden, num_stages=1,
