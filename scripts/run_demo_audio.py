@@ -5,9 +5,10 @@ speaker-conditional prior over the codes, WAV files and a Hub-ready folder. `mak
 2. train: `scripts/train.py --model audio_vqvae` (a small WaveNet, a few thousand steps' worth of minutes);
 3. evaluate, on two held-out utterances per speaker, each decoded as every speaker in one batch: reconstructions
    (STOI, multi-resolution STFT distance, each against a noise baseline), voice conversion to each other speaker (a
-   speaker classifier trained on other held-out real clips must name the target, and how far swapping the speaker
+   speaker classifier trained on other held-out real clips must name the target, read as it is and with its
+   features standardised on the decoded clips (the decoder's own channel removed), and how far swapping the speaker
    id moves it toward the target; STOI against the source), the held-out NLL against the mu-law unigram baseline,
-   the code bit rate;
+   the code bit rate. Every clip is sampled at `--temperature` 0.5;
 4. prior: `extract_codes.py` (the middle 1 s of every utterance -> 256 codes, with its speaker), `train.py --model
    pixelsnail --class_conditional` (a speaker-conditional 1-D PixelSNAIL), `evaluate.py` (held-out bits per code);
    then samples, decoded to speech;
@@ -133,6 +134,10 @@ def main() -> None:
         "--sources_per_speaker", type=int, default=None,
         help="held-out clips per speaker decoded as every speaker (default 2; 1 with --quick)",
     )  # fmt: skip
+    # 0.5: on the previous job's trained model, reconstructions at 0.5 and 0.7 scored STOI 0.515 and 0.518 against
+    # 0.487 at 1.0, and conversions named the target more often (BENCHMARKS.md, "Speech main job"): an undertrained
+    # WaveNet's full-temperature samples carry hiss that covers the voice.
+    parser.add_argument("--temperature", type=float, default=0.5, help="WaveNet sampling temperature of every clip")
     args = parser.parse_args()
     start = time.perf_counter()
     if args.threads:
@@ -188,7 +193,7 @@ def main() -> None:
         "(reconstructions and conversions, one batch)", start)  # fmt: skip
     decoded = model.decode(
         codes.repeat(num_speakers, 1), torch.arange(num_speakers).repeat_interleave(num_sources), generator=generator,
-        progress=True,
+        temperature=args.temperature, progress=True,
     ).view(num_speakers, num_sources, -1)  # fmt: skip
     reconstructions = decoded[source_speakers, torch.arange(num_sources)]
     noise = torch.randn(originals.shape, generator=generator) * originals.std(dim=1, keepdim=True)
@@ -201,6 +206,10 @@ def main() -> None:
     conversions = [(n, t) for t in range(num_speakers) for n in range(num_sources) if source_speakers[n] != t]
     probabilities = torch.stack([classifier.predict_proba(list(decoded[t])) for t in range(num_speakers)])
     scores = conversion_scores(probabilities, source_speakers)
+    # The same classifier with its features standardised on all decoded clips (every source as every speaker, so
+    # each voice equally): the WaveNet's channel shifts every clip alike and is removed; no label is used.
+    standardized = classifier.predict_proba(list(decoded.flatten(0, 1)), standardize_on_inputs=True)
+    standardized = conversion_scores(standardized.view(num_speakers, num_sources, -1), source_speakers)
     pairs = list(zip(originals, reconstructions, noise))
     results = {
         "heldout_nll_nats": metrics["eval/nll"],
@@ -217,6 +226,8 @@ def main() -> None:
         "conversion_target_probability": scores["conversion_target_probability"],
         "conversion_target_shift": scores["conversion_target_shift"],
         "conversion_target_shift_se": scores["conversion_target_shift_se"],
+        **{f"standardized_{key}": value for key, value in standardized.items()},
+        "decode_temperature": args.temperature,
         "num_sources": num_sources,
         "num_conversions": len(conversions),
         "chance": 1 / model.config.num_speakers,
@@ -234,7 +245,7 @@ def main() -> None:
     results["code_unigram_bits_per_code"] = float(-(probabilities * probabilities.log2()).sum())
     sample_speakers = torch.tensor(speaker_ids[:: max(1, len(speaker_ids) // 3)][:3])
     sampled = prior.generate(len(sample_speakers), class_labels=sample_speakers, generator=generator)
-    samples = model.decode(sampled, sample_speakers, generator=generator, progress=True)
+    samples = model.decode(sampled, sample_speakers, generator=generator, temperature=args.temperature, progress=True)
     timings["prior_s"] = time.perf_counter() - start - sum(timings.values())
 
     hub = out / "hub"
@@ -270,7 +281,13 @@ def main() -> None:
          f"chance {results['chance']:.2f})"),
         ("conversion: p(target) minus p(target) on the same clip's reconstruction",
          f"{results['conversion_target_shift']:+.3f} +- {results['conversion_target_shift_se']:.3f}"),
+        ("the same, features standardised on the decoded clips: reconstructions / conversions name the speaker",
+         f"{results['standardized_reconstruction_accuracy']:.2f} / "
+         f"{results['standardized_conversion_target_accuracy']:.2f} (shift "
+         f"{results['standardized_conversion_target_shift']:+.3f} +- "
+         f"{results['standardized_conversion_target_shift_se']:.3f})"),
         ("STOI, conversion against its source", f"{results['stoi_conversion_vs_source']:.3f}"),
+        ("WaveNet sampling temperature of every clip above", f"{args.temperature:g}"),
         ("code rate", f"{results['code_bits_per_second']:.0f} bit/s fixed-length; "
          f"{results['code_unigram_bits_per_code']:.2f} bits/code by its histogram"),
         ("prior (speaker-conditional 1-D PixelSNAIL)", f"{results['prior_bits_per_code_heldout']:.2f} bits/code held "

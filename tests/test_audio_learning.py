@@ -19,6 +19,7 @@ from hf_vqvae import AudioVQVAEConfig, AudioVQVAEModel, VQVAEAudioFeatureExtract
 from hf_vqvae.audio_images import save_spectrogram_grid, spectrogram_image
 from hf_vqvae.audio_metrics import (
     SpeakerClassifier,
+    balanced_class_weights,
     code_bits_per_second,
     conversion_scores,
     mu_law_histogram,
@@ -95,6 +96,45 @@ def test_conversion_scores_against_hand_computation():
     assert swapped["reconstruction_accuracy"] == 0.0 and swapped["conversion_target_shift"] == pytest.approx(-0.5)
     with pytest.raises(ValueError, match=r"\(S, N, S\)"):
         conversion_scores(probabilities[:, :, :1], torch.tensor([0, 1]))
+
+
+def test_balanced_class_weights_against_hand_computation():
+    # 4 examples: three of class 0, one of class 1, none of class 2 -> 4 / (2 * 3), 4 / (2 * 1), 0.
+    weights = balanced_class_weights(torch.tensor([0, 0, 0, 1]), 3)
+    assert torch.allclose(weights, torch.tensor([2 / 3, 2.0, 0.0]))
+    assert weights[0] * 3 == pytest.approx(weights[1] * 1)  # each class present carries the same total weight
+
+
+def _tone(hz: float, seed: int, seconds: float = 0.5, rate: int = 16000) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    t = torch.arange(int(seconds * rate)) / rate
+    return torch.sin(2 * math.pi * hz * t) + 0.05 * torch.randn(t.shape, generator=generator)
+
+
+def test_speaker_classifier_standardised_on_inputs_reads_through_a_channel():
+    """Two "voices" (tones at 300 and 2,000 Hz), 30 clips of one and 6 of the other. The same clips through a
+    channel (a 20 dB quieter, low-passed recording) shift every clip's features alike: the classifier read as it is
+    loses the quiet voice, and standardising the features on the channel's own clips recovers both voices."""
+    clips = [_tone(300, seed) for seed in range(30)] + [_tone(2000, seed) for seed in range(30, 36)]
+    labels = [0] * 30 + [1] * 6
+    classifier = SpeakerClassifier(2).fit(clips, labels)
+    evaluation = [_tone(300, seed) for seed in range(100, 106)] + [_tone(2000, seed) for seed in range(106, 112)]
+    truth = torch.tensor([0] * 6 + [1] * 6)
+    assert torch.equal(classifier.predict(evaluation), truth)
+    smooth = torch.tensor([0.25, 0.5, 0.25])
+    channel = [0.1 * torch.nn.functional.conv1d(c.view(1, 1, -1), smooth.view(1, 1, 3), padding=1).flatten()
+               for c in evaluation]  # fmt: skip
+    assert not torch.equal(classifier.predict(channel), truth)
+    assert torch.equal(classifier.predict(channel, standardize_on_inputs=True), truth)
+    # The standardisation is the inputs' own: a further gain on every clip changes nothing.
+    louder = [4 * clip for clip in channel]
+    assert torch.allclose(
+        classifier.predict_proba(louder, standardize_on_inputs=True),
+        classifier.predict_proba(channel, standardize_on_inputs=True),
+        atol=1e-4,
+    )
+    with pytest.raises(ValueError, match="at least 2 clips"):
+        classifier.predict_proba(channel[:1], standardize_on_inputs=True)
 
 
 @needs_fillets

@@ -12,7 +12,11 @@ STFT distance and STOI (pystoi) for reconstructions, and bits per second of the 
   envelopes at 10 kHz; pystoi resamples.
 * **Speaker identity** of converted speech: `SpeakerClassifier`, a multinomial logistic regression on the mean and
   standard deviation over time of 40 log-mel bands, trained on real recordings only (never on model outputs);
-  `conversion_scores` reads its answers on reconstructions and on conversions to every other speaker.
+  `conversion_scores` reads its answers on reconstructions and on conversions to every other speaker. Decoded audio
+  has a channel of its own (the WaveNet's noise floor and spectral tilt), which shifts every clip's features the
+  same way and can push them all into one class; `predict_proba(..., standardize_on_inputs=True)` removes that
+  shift by standardising the features with the statistics of the (unlabelled) set being classified, the way
+  speaker recognition normalises each recording channel.
 """
 
 from __future__ import annotations
@@ -112,7 +116,9 @@ class SpeakerClassifier:
     """Who speaks in a clip: multinomial logistic regression over per-clip statistics of log-mel spectra.
 
     Deliberately simple (no neural embedding to overfit on a few minutes of audio) and trained on real recordings
-    only, so that in converted audio it measures whether the target voice's spectral envelope came through.
+    only, so that in converted audio it measures whether the target voice's spectral envelope came through. The
+    loss weighs each speaker by the inverse of its share of the clips, so that the speaker with the most audio does
+    not become the answer for everything unfamiliar.
     """
 
     def __init__(self, num_speakers: int, sampling_rate: int = 16000) -> None:
@@ -130,25 +136,52 @@ class SpeakerClassifier:
 
     def fit(self, clips: Sequence[torch.Tensor], labels: Sequence[int], steps: int = 300) -> SpeakerClassifier:
         features = self.features(clips)
-        self.mean, self.std = features.mean(0), features.std(0).clamp_min(1e-6)
+        self.mean, self.std = _statistics(features)
         inputs, targets = (features - self.mean) / self.std, torch.as_tensor(list(labels), dtype=torch.long)
+        weights = balanced_class_weights(targets, self.num_speakers)
         optimizer = torch.optim.Adam(self.linear.parameters(), lr=0.05, weight_decay=1e-3)
         with torch.enable_grad():
             for _ in range(steps):
-                loss = torch.nn.functional.cross_entropy(self.linear(inputs), targets)
+                loss = torch.nn.functional.cross_entropy(self.linear(inputs), targets, weight=weights)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
         return self
 
     @torch.no_grad()
-    def predict_proba(self, clips: Sequence[torch.Tensor]) -> torch.Tensor:
+    def predict_proba(self, clips: Sequence[torch.Tensor], standardize_on_inputs: bool = False) -> torch.Tensor:
+        """`(N, num_speakers)` speaker probabilities of `clips`.
+
+        `standardize_on_inputs=True` standardises the features with the mean and standard deviation of these clips
+        instead of the real training clips': a channel normalisation for audio from another source (decoded
+        speech). Use it on a set that holds every speaker about equally (e.g. each source decoded as every
+        speaker), since the set's own mean stands in for the real clips' mean; it uses no labels.
+        """
         if self.mean is None:
             raise RuntimeError("SpeakerClassifier.fit first")
-        return torch.softmax(self.linear((self.features(clips) - self.mean) / self.std), dim=-1)
+        features = self.features(clips)
+        if standardize_on_inputs:
+            if len(features) < 2:
+                raise ValueError("standardize_on_inputs needs at least 2 clips to take statistics from")
+            mean, std = _statistics(features)
+        else:
+            mean, std = self.mean, self.std
+        return torch.softmax(self.linear((features - mean) / std), dim=-1)
 
-    def predict(self, clips: Sequence[torch.Tensor]) -> torch.Tensor:
-        return self.predict_proba(clips).argmax(-1)
+    def predict(self, clips: Sequence[torch.Tensor], standardize_on_inputs: bool = False) -> torch.Tensor:
+        return self.predict_proba(clips, standardize_on_inputs).argmax(-1)
+
+
+def balanced_class_weights(labels: torch.LongTensor, num_classes: int) -> torch.Tensor:
+    """`(num_classes,)` loss weights that give every class present the same total weight: `N / (C n_c)` for the
+    `n_c` examples of class c among `N`, with `C` the classes present; 0 for an absent class."""
+    counts = torch.bincount(labels, minlength=num_classes).float()
+    present = counts > 0
+    return torch.where(present, counts.sum() / (counts.clamp_min(1) * present.sum()), 0.0)
+
+
+def _statistics(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return features.mean(0), features.std(0).clamp_min(1e-6)
 
 
 def conversion_scores(probabilities: torch.Tensor, source_speakers: torch.Tensor) -> dict[str, float]:
