@@ -104,6 +104,19 @@ def markdown(metrics: dict, shapes: list[dict] | None) -> str:
         + " | ".join(f"{v:.2f}" for v in prediction["reconstruction_psnr_per_step"])
         + " |",
     ]
+    per_step_rows = [("share of windows where generated beats copying", prediction.get("beats_copy_share_per_step"))]
+    if consistency and "generated_accuracy_per_step" in consistency:
+        per_step_rows += [
+            ("inverse dynamics on generated pairs", consistency["generated_accuracy_per_step"]),
+            ("inverse dynamics on real pairs", consistency["real_accuracy_per_step"]),
+        ]
+    lines += [f"| {name} | " + " | ".join(f"{v:.2f}" for v in row) + " |" for name, row in per_step_rows if row]
+    if any(prediction.get("exact_copy_windows_per_step", [])):
+        lines += [
+            "",
+            "Windows left out of the PSNR means because the real frame repeats the last context frame exactly, per "
+            "step: " + ", ".join(map(str, prediction["exact_copy_windows_per_step"])) + ".",
+        ]
     if shapes:
         lines += [
             "",

@@ -64,7 +64,7 @@ FULL = {
     "stage1_steps": 500, "stage1_batch": 16, "stage1_hidden": 64,
     "stage2_steps": 250, "stage2_batch": 32, "stage2_hidden": 64,
     "prior_steps": 200, "dynamics_steps": 1000, "dynamics_batch": 16, "dynamics_hidden": 64,
-    "inverse_steps": 1000, "horizon": 16, "rollouts": 24,
+    "inverse_steps": 1000, "horizon": 16, "rollouts": 48,
 }  # fmt: skip
 QUICK = {
     "train_episodes": 6, "test_episodes": 2, "steps_per_episode": 24,
@@ -287,7 +287,10 @@ def _print_summary(results: dict) -> None:
     print("prediction PSNR per step:", prediction["psnr_per_step"])
     print("copy-last PSNR per step: ", prediction["copy_last_psnr_per_step"])
     print("copy-last-codes PSNR:    ", prediction["copy_last_codes_psnr_per_step"])
+    print("share of windows beating copying:", prediction["beats_copy_share_per_step"])
     if consistency:
+        print("action accuracy per step, generated:", consistency["generated_accuracy_per_step"])
+        print("action accuracy per step, real:     ", consistency["real_accuracy_per_step"])
         print(
             f"action consistency: {consistency['generated_pairs_accuracy']:.3f} on generated pairs, "
             f"{consistency['real_pairs_accuracy']:.3f} on real pairs, chance {consistency['chance']:.3f}; at step 1 "

@@ -70,6 +70,11 @@ def test_stage1_and_the_dynamics_learn_on_real_vizdoom_frames(episodes):
     real = frames_to_tensor(episodes[0].frames[:3])
     expected_copy = 10 * math.log10(4 / float(torch.mean((real[:1] - real[1:2]) ** 2)))
     assert result["copy_last_psnr_per_step"][0] == pytest.approx(expected_copy, abs=1e-3)
+    # The share of windows where the prediction beats copying, by hand from the rollout's frames.
+    predicted_mse = ((result["rollouts"][0, 1] - real[1:]) ** 2).flatten(1).mean(1)
+    copy_mse = ((real[:1] - real[1:]) ** 2).flatten(1).mean(1)
+    assert result["beats_copy_share_per_step"] == (predicted_mse < copy_mse).float().tolist()
+    assert result["exact_copy_windows_per_step"] == [0, 0]
     # Action consistency by hand: the first generated pair starts from the DECODED context frame (both frames drawn
     # by the decoder), the second is generated frame 1 -> generated frame 2; the real pairs are the real frames.
     generated = result["rollouts"][0, 1]
@@ -83,4 +88,18 @@ def test_stage1_and_the_dynamics_learn_on_real_vizdoom_frames(episodes):
     assert consistency["generated_step1_accuracy"] == float(predicted[0] == commanded[0])
     assert consistency["real_pairs_accuracy"] == pytest.approx(float((predicted_real == commanded).float().mean()))
     assert consistency["real_step1_accuracy"] == float(predicted_real[0] == commanded[0])
+    assert consistency["generated_accuracy_per_step"] == (predicted == commanded).float().tolist()
+    assert consistency["real_accuracy_per_step"] == (predicted_real == commanded).float().tolist()
     assert consistency["num_pairs"] == 2
+
+    # An agent standing still: step 2's real frame repeats the context frame exactly, so copying it has infinite
+    # PSNR. That window is left out of every PSNR mean at step 2 (here the only window: NaN) and counted; the share
+    # of windows beating copying keeps it, and copying wins it.
+    still = episodes[0]
+    frames = still.frames.copy()
+    frames[2] = frames[0]
+    still = type(still)(episode_id=still.episode_id, frames=frames, actions=still.actions)
+    result = prediction_metrics(video, [still], horizon=2, top_k=1)
+    assert result["exact_copy_windows_per_step"] == [0, 1]
+    assert math.isnan(result["psnr_per_step"][1]) and math.isnan(result["copy_last_psnr_per_step"][1])
+    assert math.isfinite(result["psnr_per_step"][0]) and result["beats_copy_share_per_step"][1] == 0.0

@@ -120,10 +120,14 @@ def prediction_metrics(
     Returns per-step mean PSNR (step 1 = the first predicted frame) of: the prediction (`psnr_per_step`); copying
     the last context frame (`copy_last_psnr_per_step`); copying its codes (`copy_last_codes_psnr_per_step`, the same
     baseline through the decoder, at the generated frames' own decoder quality); stage 1's reconstruction of the
-    real frames (the ceiling, `reconstruction_psnr_per_step`). With an `inverse_dynamics` classifier, also its
+    real frames (the ceiling, `reconstruction_psnr_per_step`). Windows whose real frame at a step repeats the last
+    context frame exactly are left out of those means at that step and counted (`exact_copy_windows_per_step`).
+    Also the share of windows where the prediction beats copying the last frame (`beats_copy_share_per_step`): a
+    mean PSNR can be carried by a few nearly still windows where copying real pixels scores far above any decoded
+    frame, and the share is not. With an `inverse_dynamics` classifier, also its
     accuracy against the commanded actions on the generated pairs (decoded context frame -> frame 1 -> frame 2 ...)
-    and on the real pairs of the same windows, over the horizon and at step 1 alone (`*_step1_accuracy`), and the
-    most-frequent-action rate (`chance`). Also returns the rollouts
+    and on the real pairs of the same windows, over the horizon, at step 1 alone (`*_step1_accuracy`) and at each
+    step (`*_accuracy_per_step`), and the most-frequent-action rate (`chance`). Also returns the rollouts
     (`rollouts`, `(R, 2, T, 3, H, W)`: real, generated) for GIFs.
     """
     context = getattr(video_model.config, "context_frames", 1)
@@ -171,8 +175,16 @@ def prediction_metrics(
         commanded.append(actions.reshape(-1))
         rollouts.append(torch.stack([real[:, 1:], predicted], dim=1))  # (B, 2, horizon, 3, H, W)
 
-    def per_step(values: list[torch.Tensor]) -> list[float]:
-        return [round(float(v), 3) for v in torch.cat(values).mean(0)]
+    predicted_psnr, copy_psnr = torch.cat(predicted_psnr), torch.cat(copy_psnr)  # (R, horizon)
+    # Where the agent stood still, the real frame repeats the last context frame exactly: copying it has infinite
+    # PSNR, which would swamp that step's mean. Such windows are left out of every PSNR mean at that step, and
+    # counted (`exact_copy_windows_per_step`); `beats_copy_share_per_step` keeps them (copying wins there).
+    kept = ~torch.isinf(copy_psnr)
+
+    def per_step(values: list[torch.Tensor] | torch.Tensor) -> list[float]:
+        values = torch.cat(values) if isinstance(values, list) else values
+        means = torch.where(kept, values, 0.0).sum(0) / kept.sum(0)  # NaN where every window is an exact copy
+        return [round(float(v), 3) for v in means]
 
     result = {
         "horizon": horizon,
@@ -182,6 +194,8 @@ def prediction_metrics(
         "copy_last_psnr_per_step": per_step(copy_psnr),
         "copy_last_codes_psnr_per_step": per_step(copy_codes_psnr),
         "reconstruction_psnr_per_step": per_step(ceiling_psnr),
+        "beats_copy_share_per_step": [round(float(v), 3) for v in (predicted_psnr > copy_psnr).double().mean(0)],
+        "exact_copy_windows_per_step": [int(v) for v in (~kept).sum(0)],
     }
     if inverse_dynamics is not None:
         actions = torch.cat(commanded)
@@ -193,6 +207,8 @@ def prediction_metrics(
         real_hits = (predict_actions(inverse_dynamics, real_before, real_after).cpu() == actions).float()
         result["action_consistency"] = {
             "generated_pairs_accuracy": float(generated_hits.mean()),
+            "generated_accuracy_per_step": per_step([generated_hits.view(-1, horizon)]),
+            "real_accuracy_per_step": per_step([real_hits.view(-1, horizon)]),
             "generated_step1_accuracy": float(generated_hits[first].mean()),
             "real_pairs_accuracy": float(real_hits.mean()),
             "real_step1_accuracy": float(real_hits[first].mean()),
