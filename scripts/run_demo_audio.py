@@ -30,7 +30,6 @@ For real results train far longer on a GPU (the paper trains for hundreds of tho
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import math
 import os
@@ -39,23 +38,15 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import soundfile
 import torch
 from datasets import Audio, load_dataset
 from transformers import AutoModel
 
 from hf_vqvae import PixelSNAILModel, VQVAEAudioFeatureExtractor
 from hf_vqvae.audio_images import save_spectrogram_grid
-from hf_vqvae.audio_metrics import (
-    SpeakerClassifier,
-    code_bits_per_second,
-    conversion_scores,
-    multi_resolution_stft_distance,
-    stoi,
-)
 from hf_vqvae.data.audio import write_wav
 from hf_vqvae.data.speech import SPEAKERS, prepare_speech
+from hf_vqvae.evaluation.speech import evaluate_speech
 from hf_vqvae.hub.audio_card import write_audio_card
 from hf_vqvae.hub.pipelines import REPO_TASKS, add_pipelines
 from hf_vqvae.space import write_app
@@ -77,15 +68,6 @@ PRIOR_MODEL = {"hidden_channels": 64, "num_stages": 2, "num_residual_blocks": 2,
 
 def log(message: str, start: float) -> None:
     print(f"[{time.perf_counter() - start:7.1f} s] {message}", flush=True)
-
-
-def read(row) -> torch.Tensor:
-    return torch.from_numpy(soundfile.read(io.BytesIO(row["audio"]["bytes"]), dtype="float32")[0])
-
-
-def middle(clip: torch.Tensor, length: int) -> torch.Tensor:
-    start = max(0, (len(clip) - length) // 2)
-    return torch.nn.functional.pad(clip[start : start + length], (0, max(0, length - len(clip))))
 
 
 def script(name: str, *arguments, threads: int | None) -> None:
@@ -134,9 +116,8 @@ def main() -> None:
         "--sources_per_speaker", type=int, default=None,
         help="held-out clips per speaker decoded as every speaker (default 2; 1 with --quick)",
     )  # fmt: skip
-    # 0.5: on the previous job's trained model, reconstructions at 0.5 and 0.7 scored STOI 0.515 and 0.518 against
-    # 0.487 at 1.0, and conversions named the target more often (BENCHMARKS.md, "Speech main job"): an undertrained
-    # WaveNet's full-temperature samples carry hiss that covers the voice.
+    # 0.5: an undertrained WaveNet's full-temperature samples carry hiss that covers the voice; at 0.5 its clips are
+    # more intelligible and nearer the target voice (benchmarks/bench_speech.py; BENCHMARKS.md, "Speech main job").
     parser.add_argument("--temperature", type=float, default=0.5, help="WaveNet sampling temperature of every clip")
     args = parser.parse_args()
     start = time.perf_counter()
@@ -164,74 +145,22 @@ def main() -> None:
 
     model = AutoModel.from_pretrained(out / "model").eval()
     rate, factor = model.config.sampling_rate, model.config.downsample_factor
-    length = int(clip_seconds * rate) // factor * factor
     test = list(load_dataset(str(data), split="test").cast_column("audio", Audio(decode=False)))
-    # The sources: the longest held-out utterances of each speaker (long, so that STOI has speech to work with); the
-    # first of each gives the examples. The speaker classifier learns from 1 s crops of the other held-out ones.
-    by_speaker: dict[int, list] = {}
-    for row in sorted(test, key=lambda row: -row["duration"]):
-        by_speaker.setdefault(row["speaker_id"], []).append(row)
-    speaker_ids = sorted(by_speaker)
-    sources = [row for s in speaker_ids for row in by_speaker[s][: args.sources_per_speaker]]
-    source_ids = {row["id"] for row in sources}
-    originals = torch.stack([middle(read(row), length) for row in sources])
-    source_speakers = torch.tensor([row["speaker_id"] for row in sources])
-    clips, labels = [], []
-    for row in test:
-        if row["id"] not in source_ids:
-            audio = read(row)
-            for offset in range(0, len(audio) - rate + 1, rate):
-                clips.append(audio[offset : offset + rate])
-                labels.append(row["speaker_id"])
-    classifier = SpeakerClassifier(model.config.num_speakers, rate).fit(clips, labels)
-
-    generator = torch.Generator().manual_seed(0)
-    codes = model.encode(originals)
-    # Every source decoded as every speaker the model knows: decoded[s, n] is source n in speaker s's voice.
-    num_sources, num_speakers = len(sources), model.config.num_speakers
-    log(f"decoding {num_sources} held-out clips of {clip_seconds} s as each of the {num_speakers} speakers "
-        "(reconstructions and conversions, one batch)", start)  # fmt: skip
-    decoded = model.decode(
-        codes.repeat(num_speakers, 1), torch.arange(num_speakers).repeat_interleave(num_sources), generator=generator,
-        temperature=args.temperature, progress=True,
-    ).view(num_speakers, num_sources, -1)  # fmt: skip
-    reconstructions = decoded[source_speakers, torch.arange(num_sources)]
-    noise = torch.randn(originals.shape, generator=generator) * originals.std(dim=1, keepdim=True)
+    num_speakers = model.config.num_speakers
+    log(f"decoding {args.sources_per_speaker} held-out clips of {clip_seconds} s per speaker as each of the "
+        f"{num_speakers} speakers (reconstructions and conversions, one batch)", start)  # fmt: skip
+    evaluation = evaluate_speech(
+        model, test, args.sources_per_speaker, clip_seconds, temperature=args.temperature, progress=True
+    )
+    sources, originals, decoded = evaluation.sources, evaluation.originals, evaluation.decoded
+    reconstructions = evaluation.reconstructions
+    speaker_ids = sorted({row["speaker_id"] for row in sources})
     timings["evaluate_s"] = time.perf_counter() - start - sum(timings.values())
-
-    def mean(values) -> float:
-        values = [v for v in values if v == v]
-        return float(np.mean(values)) if values else float("nan")
-
-    conversions = [(n, t) for t in range(num_speakers) for n in range(num_sources) if source_speakers[n] != t]
-    probabilities = torch.stack([classifier.predict_proba(list(decoded[t])) for t in range(num_speakers)])
-    scores = conversion_scores(probabilities, source_speakers)
-    # The same classifier with its features standardised on all decoded clips (every source as every speaker, so
-    # each voice equally): the WaveNet's channel shifts every clip alike and is removed; no label is used.
-    standardized = classifier.predict_proba(list(decoded.flatten(0, 1)), standardize_on_inputs=True)
-    standardized = conversion_scores(standardized.view(num_speakers, num_sources, -1), source_speakers)
-    pairs = list(zip(originals, reconstructions, noise))
     results = {
         "heldout_nll_nats": metrics["eval/nll"],
         "heldout_bits_per_sample": metrics["eval/bits_per_sample"],
         "unigram_nll_nats": metrics["eval/unigram_nll"],
-        "stoi_reconstruction": mean(stoi(o, r, rate) for o, r, _ in pairs),
-        "stoi_conversion_vs_source": mean(stoi(originals[n], decoded[t, n], rate) for n, t in conversions),
-        "stoi_noise": mean(stoi(o, z, rate) for o, _, z in pairs),
-        "mrstft_reconstruction": mean(multi_resolution_stft_distance(o, r) for o, r, _ in pairs),
-        "mrstft_noise": mean(multi_resolution_stft_distance(o, z) for o, _, z in pairs),
-        "speaker_accuracy_real": float((classifier.predict(list(originals)) == source_speakers).float().mean()),
-        "speaker_accuracy_reconstruction": scores["reconstruction_accuracy"],
-        "conversion_target_accuracy": scores["conversion_target_accuracy"],
-        "conversion_target_probability": scores["conversion_target_probability"],
-        "conversion_target_shift": scores["conversion_target_shift"],
-        "conversion_target_shift_se": scores["conversion_target_shift_se"],
-        **{f"standardized_{key}": value for key, value in standardized.items()},
-        "decode_temperature": args.temperature,
-        "num_sources": num_sources,
-        "num_conversions": len(conversions),
-        "chance": 1 / model.config.num_speakers,
-        "code_bits_per_second": code_bits_per_second(model.config.num_embeddings, model.config.latent_rate),
+        **evaluation.results,
     }
 
     prior_dir = train_prior(args, data, out / "model", out, 4096 if args.quick else 16384, prior_steps)
@@ -244,6 +173,7 @@ def main() -> None:
     results["prior_bits_per_code_heldout"] = prior_metrics["bits_per_code"]
     results["code_unigram_bits_per_code"] = float(-(probabilities * probabilities.log2()).sum())
     sample_speakers = torch.tensor(speaker_ids[:: max(1, len(speaker_ids) // 3)][:3])
+    generator = torch.Generator().manual_seed(1)
     sampled = prior.generate(len(sample_speakers), class_labels=sample_speakers, generator=generator)
     samples = model.decode(sampled, sample_speakers, generator=generator, temperature=args.temperature, progress=True)
     timings["prior_s"] = time.perf_counter() - start - sum(timings.values())
@@ -255,7 +185,9 @@ def main() -> None:
     prior.save_pretrained(hub / "prior")
     examples, shown = [], []
     for i, speaker in enumerate(speaker_ids):
-        n, target = sources.index(by_speaker[speaker][0]), speaker_ids[(i + 1) % len(speaker_ids)]
+        # The speaker's first source (its longest held-out utterance), in the voice of the next speaker.
+        n = [row["speaker_id"] for row in sources].index(speaker)
+        target = speaker_ids[(i + 1) % len(speaker_ids)]
         name = SPEAKERS[speaker].name.lower().replace(" ", "_")
         examples.append((f"examples/{write_wav(hub / 'examples' / f'{name}_original.wav', originals[n], rate).name}",
                          f"{SPEAKERS[speaker].name}: held-out original"))  # fmt: skip
