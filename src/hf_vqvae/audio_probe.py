@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 BLANK = 0
 
@@ -97,8 +98,10 @@ def train_ctc_probe(
     batch_size: int = 32,
     learning_rate: float = 1e-2,
     seed: int = 0,
+    progress: bool = False,
 ) -> LinearCTCProbe:
-    """Fits a `LinearCTCProbe` to code-vector sequences `(D, T_i)` and their character ids by CTC."""
+    """Fits a `LinearCTCProbe` to code-vector sequences `(D, T_i)` and their character ids by CTC (`progress`: a
+    tqdm bar with the loss)."""
     usable = [i for i, (s, t) in enumerate(zip(sequences, targets)) if 0 < len(t) <= s.shape[-1]]
     if not usable:
         raise ValueError("no utterance has a non-empty transcript no longer than its code sequence")
@@ -106,7 +109,8 @@ def train_ctc_probe(
     probe = LinearCTCProbe(sequences[0].shape[0], vocabulary_size, context)
     optimizer = torch.optim.Adam(probe.parameters(), lr=learning_rate)
     generator = torch.Generator().manual_seed(seed)
-    for _ in range(steps):
+    bar = tqdm(range(steps), desc="CTC probe", disable=not progress)
+    for _ in bar:
         chosen = [usable[i] for i in torch.randint(len(usable), (batch_size,), generator=generator)]
         inputs, lengths = _batch([sequences[i] for i in chosen])
         labels = [torch.tensor(targets[i]) for i in chosen]
@@ -117,6 +121,8 @@ def train_ctc_probe(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if progress:
+            bar.set_postfix(loss=f"{loss.detach().item():.3f}", refresh=False)
     return probe.eval()
 
 
