@@ -14,12 +14,10 @@ Reads `<run_dir>/model` and `<run_dir>/data`; writes benchmarks/results/speech_p
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import time
 from pathlib import Path
 
-import soundfile
 import torch
 from datasets import Audio, load_dataset
 from tqdm.auto import tqdm
@@ -32,6 +30,7 @@ from hf_vqvae.audio_probe import (
     probe_transcripts,
     train_ctc_probe,
 )
+from hf_vqvae.evaluation.speech import read_waveform
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -41,7 +40,7 @@ def code_vectors(model, rows, split: str) -> list[torch.Tensor]:
     """`(D, T / f)` quantised code vectors of each utterance in `rows`."""
     sequences = []
     for row in tqdm(rows, desc=f"encode {split}", unit="utterance"):
-        audio = torch.from_numpy(soundfile.read(io.BytesIO(row["audio"]["bytes"]), dtype="float32")[0])
+        audio = read_waveform(row)
         factor = model.config.downsample_factor
         audio = torch.nn.functional.pad(audio, (0, -len(audio) % factor))
         sequences.append(model.quantizer.embed(model.encode(audio[None]))[0])

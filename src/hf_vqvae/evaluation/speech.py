@@ -97,7 +97,6 @@ def evaluate_speech(
         codes.repeat(num_speakers, 1), torch.arange(num_speakers).repeat_interleave(num_sources), generator=generator,
         temperature=temperature, progress=progress,
     ).view(num_speakers, num_sources, -1)  # fmt: skip
-    evaluation = SpeechEvaluation({}, sources, originals, decoded, source_speakers)
     noise = torch.randn(originals.shape, generator=generator) * originals.std(dim=1, keepdim=True)
     conversions = [(n, t) for t in range(num_speakers) for n in range(num_sources) if source_speakers[n] != t]
     probabilities = torch.stack([classifier.predict_proba(list(decoded[t])) for t in range(num_speakers)])
@@ -105,8 +104,8 @@ def evaluate_speech(
     # Standardised on all decoded clips: every source as every speaker, so each voice equally; no label is used.
     standardized = classifier.predict_proba(list(decoded.flatten(0, 1)), standardize_on_inputs=True)
     standardized = conversion_scores(standardized.view(num_speakers, num_sources, -1), source_speakers)
-    pairs = list(zip(originals, evaluation.reconstructions, noise))
-    evaluation.results = {
+    pairs = list(zip(originals, decoded[source_speakers, torch.arange(num_sources)], noise))
+    results = {
         "stoi_reconstruction": _mean(stoi(o, r, rate) for o, r, _ in pairs),
         "stoi_conversion_vs_source": _mean(stoi(originals[n], decoded[t, n], rate) for n, t in conversions),
         "stoi_noise": _mean(stoi(o, z, rate) for o, _, z in pairs),
@@ -122,7 +121,7 @@ def evaluate_speech(
         "chance": 1 / num_speakers,
         "code_bits_per_second": code_bits_per_second(model.config.num_embeddings, model.config.latent_rate),
     }
-    return evaluation
+    return SpeechEvaluation(results, sources, originals, decoded, source_speakers)
 
 
 __all__ = ["SpeechEvaluation", "evaluate_speech", "middle", "read_waveform"]
