@@ -91,7 +91,8 @@ def markdown(metrics: dict, shapes: list[dict] | None) -> str:
     steps = range(1, prediction["horizon"] + 1)
     lines += [
         "",
-        f"Prediction PSNR (dB) per step, {prediction['num_rollouts']} rollouts, sampling {prediction['sampling']}:",
+        f"Prediction PSNR (dB) per step, {prediction['num_rollouts']} rollouts, sampling {prediction['sampling']}; "
+        "the view change is the mean absolute pixel change from the frame before, in percent of the pixel range:",
         "",
         "| Step | " + " | ".join(map(str, steps)) + " |",
         "|---|" + "---|" * len(steps),
@@ -111,6 +112,19 @@ def markdown(metrics: dict, shapes: list[dict] | None) -> str:
             ("inverse dynamics on real pairs", consistency["real_accuracy_per_step"]),
         ]
     lines += [f"| {name} | " + " | ".join(f"{v:.2f}" for v in row) + " |" for name, row in per_step_rows if row]
+    motion_rows = [
+        ("view change, generated (%)", prediction.get("generated_change_per_step")),
+        ("view change, real (%)", prediction.get("real_change_per_step")),
+    ]
+    lines += [f"| {name} | " + " | ".join(f"{100 * v:.1f}" for v in row) + " |" for name, row in motion_rows if row]
+    by_hold = metrics.get("inverse_dynamics_real")
+    if by_hold:
+        lines += [
+            "",
+            f"The classifier on every held-out real pair: {by_hold['within_hold']:.3f} within an action's hold "
+            f"({by_hold['num_within_hold']} pairs), {by_hold['after_switch']:.3f} just after a switch "
+            f"({by_hold['num_after_switch']} pairs), where Doom's momentum still carries the previous action.",
+        ]
     if any(prediction.get("exact_copy_windows_per_step", [])):
         lines += [
             "",
@@ -152,6 +166,8 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     payload = {key: metrics[key] for key in ("stage1", "stage2", "bits", "prediction", "dynamics_bits_per_code")}
     payload.update(sizes=metrics["sizes"], data=metrics["data"], timings_seconds=metrics.get("timings_seconds"))
+    if "inverse_dynamics_real" in metrics:
+        payload["inverse_dynamics_real"] = metrics["inverse_dynamics_real"]
     if shapes:
         payload["top_shapes"] = shapes
     (RESULTS / f"{args.output_name}.json").write_text(json.dumps(payload, indent=2) + "\n")

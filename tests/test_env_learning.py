@@ -91,6 +91,12 @@ def test_stage1_and_the_dynamics_learn_on_real_vizdoom_frames(episodes):
     assert consistency["generated_accuracy_per_step"] == (predicted == commanded).float().tolist()
     assert consistency["real_accuracy_per_step"] == (predicted_real == commanded).float().tolist()
     assert consistency["num_pairs"] == 2
+    # How much the view moves, by hand: mean |frame t+1 - frame t| in units of the pixel range (half of it in [-1, 1]).
+    generated_frames = torch.cat([decoded_context, generated])
+    expected_generated = ((generated_frames[1:] - generated_frames[:-1]).abs().flatten(1).mean(1) / 2).tolist()
+    expected_real = ((real[1:] - real[:-1]).abs().flatten(1).mean(1) / 2).tolist()
+    assert result["generated_change_per_step"] == pytest.approx(expected_generated, abs=1e-4)
+    assert result["real_change_per_step"] == pytest.approx(expected_real, abs=1e-4)
 
     # An agent standing still: step 2's real frame repeats the context frame exactly, so copying it has infinite
     # PSNR. That window is left out of every PSNR mean at step 2 (here the only window: NaN) and counted; the share

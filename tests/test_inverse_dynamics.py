@@ -40,3 +40,25 @@ def test_it_learns_actions_from_real_vizdoom_pairs():
     chance = chance_accuracy(actions, len(VIZDOOM_BUTTONS))
     # Fitted on these 93 pairs (with mirrored and blurred copies): well above always guessing the commonest action.
     assert accuracy > chance + 0.25, (accuracy, chance)
+
+
+def test_accuracy_by_hold_splits_pairs_at_action_switches():
+    import numpy as np
+
+    from hf_vqvae.data.vizdoom import Episode
+    from hf_vqvae.env.inverse_dynamics import InverseDynamicsClassifier, accuracy_by_hold
+
+    # A classifier whose weights are zero and whose bias favours action 2 says "2" for every pair, so its accuracy
+    # is the share of 2s among the counted actions.
+    classifier = InverseDynamicsClassifier(3, width=4)
+    for parameter in classifier.parameters():
+        torch.nn.init.zeros_(parameter)
+    with torch.no_grad():
+        classifier.head.bias[2] = 1.0
+    frames = np.zeros((6, 8, 8, 3), dtype=np.uint8)
+    # Pairs 1..4 (pair 0 has no action before it; the last action leads out of the episode): actions[1:5] =
+    # 2, 2, 1, 2 against actions[0:4] = 0, 2, 2, 1 -> switches at pairs 1, 3, 4, a hold at pair 2.
+    episode = Episode(0, frames, np.array([0, 2, 2, 1, 2, 0]))
+    short = Episode(1, frames[:2], np.array([2, 2]))  # too short to have a pair with an action before it
+    result = accuracy_by_hold(classifier, [episode, short])
+    assert result == {"within_hold": 1.0, "after_switch": 2 / 3, "num_within_hold": 1, "num_after_switch": 3}

@@ -225,3 +225,27 @@ def test_two_stage_bundle_samples_through_both_decoders_and_round_trips(tmp_path
     frame = Image.fromarray((torch.rand(84, 84, 3) * 255).byte().numpy())
     reconstruct = pipeline("image-to-image", model=str(tmp_path), trust_remote_code=True)
     assert reconstruct(frame).size == (84, 84)
+
+
+def test_video_card_shows_the_per_step_action_and_motion_rows():
+    from hf_vqvae.env.cards import render_video_card
+
+    model = tiny_video(context_frames=2)
+    consistency = {
+        "generated_pairs_accuracy": 0.5, "real_pairs_accuracy": 0.75, "chance": 0.25, "generated_step1_accuracy": 1.0,
+        "real_step1_accuracy": 1.0, "generated_accuracy_per_step": [1.0, 0.0], "real_accuracy_per_step": [1.0, 0.5],
+    }  # fmt: skip
+    prediction = {
+        "horizon": 2, "num_rollouts": 2, "psnr_per_step": [20.0, 19.0], "copy_last_psnr_per_step": [18.0, 17.0],
+        "copy_last_codes_psnr_per_step": [17.5, 16.5], "reconstruction_psnr_per_step": [28.0, 28.0],
+        "generated_change_per_step": [0.0213, 0.0087], "real_change_per_step": [0.0512, 0.0498],
+        "action_consistency": consistency,
+    }  # fmt: skip
+    metrics = {"stage1": {"psnr": 28.0, "ssim": 0.7}, "dynamics_bits_per_code": 4.5, "prediction": prediction}
+    data_info = {"scenario": "my_way_home", "splits": {"train": 10}}
+    card = str(render_video_card(model, metrics, data_info, "org/video", "images/rollout.gif", "pytest"))
+    assert "| action recovered, generated | 1.0 | 0.0 |" in card
+    assert "| action recovered, real | 1.0 | 0.5 |" in card
+    assert "| view change, generated (%) | 2.1 | 0.9 |" in card
+    assert "| view change, real (%) | 5.1 | 5.0 |" in card
+    assert "generated from the 2 real frames before them" in card

@@ -55,6 +55,16 @@ def render_video_card(
         if "generated_step1_accuracy" in consistency:
             step1 = f"{consistency['generated_step1_accuracy']:.3f} / {consistency['real_step1_accuracy']:.3f}"
             rows += [{"name": "Action recovered at step 1, generated / real", "value": step1}]
+    per_step_rows = []
+    if "generated_accuracy_per_step" in consistency:
+        per_step_rows += [
+            {"label": "action recovered, generated", "values": consistency["generated_accuracy_per_step"]},
+            {"label": "action recovered, real", "values": consistency["real_accuracy_per_step"]},
+        ]
+    for kind in ("generated", "real"):
+        if f"{kind}_change_per_step" in prediction:
+            percent = [round(100 * value, 1) for value in prediction[f"{kind}_change_per_step"]]
+            per_step_rows.append({"label": f"view change, {kind} (%)", "values": percent})
     config = model.config
     context = {
         "model_name": repo_id.split("/")[-1],
@@ -77,6 +87,7 @@ def render_video_card(
         "copy_last_psnr_per_step": prediction["copy_last_psnr_per_step"],
         "copy_last_codes_psnr_per_step": prediction["copy_last_codes_psnr_per_step"],
         "reconstruction_psnr_per_step": prediction["reconstruction_psnr_per_step"],
+        "per_step_rows": per_step_rows,
         "command": command,
         "demo_section": demo_card_section(repo_id, DEMO_APPS["vq_video"]),
     }

@@ -123,6 +123,33 @@ def action_accuracy(
     return float((predictions == actions.to(predictions.device)).float().mean())
 
 
+def accuracy_by_hold(model: InverseDynamicsClassifier, episodes: Sequence[Episode]) -> dict[str, float | int]:
+    """The classifier's accuracy on the real consecutive pairs of `episodes`, split by whether the action repeats
+    the one before it (`within_hold`) or changes (`after_switch`, the first step of a new action). Doom's momentum
+    carries the previous action's motion into the frame after a switch, so a pair there shows a blend of two
+    actions and the classifier's own ceiling is lower. An episode's first pair has no previous action and is left
+    out."""
+    hits, switched = [], []
+    for episode in episodes:
+        if len(episode) < 3:
+            continue
+        before, after = frames_to_tensor(episode.frames[1:-1]), frames_to_tensor(episode.frames[2:])
+        actions = torch.from_numpy(episode.actions[1 : len(episode) - 1])
+        hits.append(predict_actions(model, before, after).cpu() == actions)
+        switched.append(actions != torch.from_numpy(episode.actions[: len(episode) - 2]))
+    hits, switched = (torch.cat(values) if values else torch.zeros(0, dtype=torch.bool) for values in (hits, switched))
+
+    def accuracy(mask: torch.Tensor) -> float:
+        return float(hits[mask].double().mean()) if mask.any() else float("nan")
+
+    return {
+        "within_hold": accuracy(~switched),
+        "after_switch": accuracy(switched),
+        "num_within_hold": int((~switched).sum()),
+        "num_after_switch": int(switched.sum()),
+    }
+
+
 def chance_accuracy(actions: np.ndarray | torch.Tensor, num_actions: int) -> float:
     """The accuracy of always guessing the most frequent action: the level "far above chance" is measured from."""
     counts = np.bincount(np.asarray(actions).ravel(), minlength=num_actions)
@@ -131,6 +158,7 @@ def chance_accuracy(actions: np.ndarray | torch.Tensor, num_actions: int) -> flo
 
 __all__ = [
     "InverseDynamicsClassifier",
+    "accuracy_by_hold",
     "action_accuracy",
     "chance_accuracy",
     "mirrored_actions",

@@ -127,7 +127,10 @@ def prediction_metrics(
     frame, and the share is not. With an `inverse_dynamics` classifier, also its
     accuracy against the commanded actions on the generated pairs (decoded context frame -> frame 1 -> frame 2 ...)
     and on the real pairs of the same windows, over the horizon, at step 1 alone (`*_step1_accuracy`) and at each
-    step (`*_accuracy_per_step`), and the most-frequent-action rate (`chance`). Also returns the rollouts
+    step (`*_accuracy_per_step`), and the most-frequent-action rate (`chance`). How much the view moves from each
+    frame to the next, as the mean absolute pixel change in units of the pixel range, in the generated frames
+    (`generated_change_per_step`, step 1 from the decoded context frame) and the real ones (`real_change_per_step`):
+    a rollout that stops moving shows there long before its PSNR falls below copying's. Also returns the rollouts
     (`rollouts`, `(R, 2, T, 3, H, W)`: real, generated) for GIFs.
     """
     context = getattr(video_model.config, "context_frames", 1)
@@ -138,6 +141,7 @@ def prediction_metrics(
         )
     generator = torch.Generator(device=video_model.device).manual_seed(seed)
     predicted_psnr, copy_psnr, copy_codes_psnr, ceiling_psnr = [], [], [], []
+    generated_change, real_change = [], []
     generated_pairs, real_pairs, commanded = [], [], []
     rollouts = []
     for offset in range(0, len(starts), batch_size):
@@ -170,6 +174,8 @@ def prediction_metrics(
         # The first generated pair starts from the decoded last context frame, so that both of its frames are
         # drawn by the decoder (a sharp real frame next to a decoded one would read as motion of its own).
         generated = torch.cat([last_decoded, predicted], dim=1)
+        generated_change.append(_frame_change(generated))
+        real_change.append(_frame_change(real))
         generated_pairs.append((generated[:, :-1].reshape(flat), generated[:, 1:].reshape(flat)))
         real_pairs.append((real[:, :-1].reshape(flat), real[:, 1:].reshape(flat)))
         commanded.append(actions.reshape(-1))
@@ -187,8 +193,8 @@ def prediction_metrics(
         means = torch.where(kept, values, 0.0).sum(0) / kept.sum(0)  # NaN where every window is an exact copy
         return [round(float(v), 3) for v in means]
 
-    def share_per_step(hits: torch.Tensor) -> list[float]:
-        return [round(float(v), 3) for v in hits.double().view(-1, horizon).mean(0)]
+    def mean_per_step(values: torch.Tensor, digits: int = 3) -> list[float]:
+        return [round(float(v), digits) for v in values.double().view(-1, horizon).mean(0)]
 
     result = {
         "horizon": horizon,
@@ -198,8 +204,11 @@ def prediction_metrics(
         "copy_last_psnr_per_step": psnr_per_step(copy_psnr),
         "copy_last_codes_psnr_per_step": psnr_per_step(copy_codes_psnr),
         "reconstruction_psnr_per_step": psnr_per_step(ceiling_psnr),
-        "beats_copy_share_per_step": share_per_step(predicted_psnr > copy_psnr),
+        "beats_copy_share_per_step": mean_per_step(predicted_psnr > copy_psnr),
         "exact_copy_windows_per_step": [int(v) for v in (~kept).sum(0)],
+        # How much the view moves: a rollout that freezes still scores near copying in PSNR, and this shows it.
+        "generated_change_per_step": mean_per_step(torch.cat(generated_change), digits=4),
+        "real_change_per_step": mean_per_step(torch.cat(real_change), digits=4),
     }
     if inverse_dynamics is not None:
         actions = torch.cat(commanded)
@@ -212,8 +221,8 @@ def prediction_metrics(
         result["action_consistency"] = {
             "generated_pairs_accuracy": float(generated_hits.mean()),
             # Over every window: a still window is a real pair like any other for the classifier.
-            "generated_accuracy_per_step": share_per_step(generated_hits),
-            "real_accuracy_per_step": share_per_step(real_hits),
+            "generated_accuracy_per_step": mean_per_step(generated_hits),
+            "real_accuracy_per_step": mean_per_step(real_hits),
             "generated_step1_accuracy": float(generated_hits[first].mean()),
             "real_pairs_accuracy": float(real_hits.mean()),
             "real_step1_accuracy": float(real_hits[first].mean()),
@@ -223,6 +232,12 @@ def prediction_metrics(
         }
     result["rollouts"] = torch.cat(rollouts)
     return result
+
+
+def _frame_change(frames: torch.Tensor) -> torch.Tensor:
+    """`(B, T + 1, C, H, W)` frames in [-1, 1] -> `(B * T,)` mean absolute change from each frame to the next, in
+    [0, 1] units of the pixel range (half the mean absolute difference in [-1, 1])."""
+    return ((frames[:, 1:] - frames[:, :-1]).abs().mean(dim=(2, 3, 4)) / 2).reshape(-1)
 
 
 def encode_episodes(stage1, episodes: Sequence[Episode], batch_size: int = 64) -> list[torch.LongTensor]:
