@@ -3,13 +3,11 @@ few dozen steps on two real voices its held-out NLL is below the mu-law unigram 
 
 from __future__ import annotations
 
-import io
 import math
 import shutil
 
 import numpy as np
 import pytest
-import soundfile
 import torch
 from datasets import Audio, load_dataset
 from huggingface_hub import ModelCard
@@ -29,6 +27,7 @@ from hf_vqvae.audio_metrics import (
 )
 from hf_vqvae.data.audio import AudioCollator
 from hf_vqvae.data.speech import FILLETS_SOUND_ROOT, SPEAKER_NAMES, prepare_speech
+from hf_vqvae.evaluation.speech import read_waveform
 from hf_vqvae.hub.audio_card import write_audio_card
 from hf_vqvae.training.audio import evaluate_audio_model
 
@@ -61,10 +60,6 @@ def two_voices(tmp_path_factory):
         for split in ("train", "test")
     }
     return {**rows, "folder": folder}
-
-
-def _waveform(row) -> np.ndarray:
-    return soundfile.read(io.BytesIO(row["audio"]["bytes"]), dtype="float32")[0]
 
 
 def test_unigram_nll_and_bit_rate_against_hand_computation():
@@ -139,7 +134,7 @@ def test_speaker_classifier_standardised_on_inputs_reads_through_a_channel():
 
 @needs_fillets
 def test_reconstruction_metrics_on_real_speech(two_voices):
-    speech = torch.from_numpy(_waveform(two_voices["test"][0]))
+    speech = read_waveform(two_voices["test"][0])
     noise = torch.randn(speech.shape, generator=torch.Generator().manual_seed(0)) * speech.std()
     assert multi_resolution_stft_distance(speech, speech) == 0.0
     noisy = speech + 0.1 * noise
@@ -196,14 +191,14 @@ def test_learns_real_speech_below_the_unigram_baseline(two_voices):
     model.eval()
     real_clips, real_labels = [], []
     for row in rows["train"]:
-        audio = torch.from_numpy(_waveform(row))
+        audio = read_waveform(row)
         for start in range(0, len(audio) - 8000 + 1, 8000):
             real_clips.append(audio[start : start + 8000])
             real_labels.append(row["speaker_id"])
     classifier = SpeakerClassifier(2).fit(real_clips, real_labels)
     sources, speakers = [], []
     for row in rows["test"]:
-        audio = torch.from_numpy(_waveform(row))
+        audio = read_waveform(row)
         for start in list(range(0, len(audio) - 8192 + 1, 8192))[:4]:
             sources.append(audio[start : start + 8192])
             speakers.append(row["speaker_id"])
@@ -261,7 +256,7 @@ def test_speaker_classifier_tells_real_voices_apart(two_voices):
     def crops(rows):
         clips, labels = [], []
         for row in rows:
-            audio = torch.from_numpy(_waveform(row))
+            audio = read_waveform(row)
             for start in range(0, len(audio) - 16000 + 1, 16000):
                 clips.append(audio[start : start + 16000])
                 labels.append(row["speaker_id"] - 4)
