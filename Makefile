@@ -46,7 +46,7 @@ demo-audio: $(STAMP) speech-deps
 
 # The environments main job (issue 15): ViZDoom episodes (vizdoom, in the test extra), a frame VQ-VAE (84x84 -> 21x21),
 # a code-map VQ-VAE (21x21 -> 3x3) with a prior over its codes, the action-conditioned latent video model, held-out
-# metrics, a rollout GIF and two Hub-ready folders, in outputs/demo-env/. About 15 minutes on 2 cores from a fresh clone.
+# metrics, a rollout GIF and two Hub-ready folders, in outputs/demo-env/. About 18 minutes on 2 cores from a fresh clone.
 demo-env: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) scripts/run_demo_env.py --output_dir outputs/demo-env
 
@@ -65,7 +65,7 @@ test: $(STAMP) data-deps speech-deps browser-deps
 	$(VENV)/bin/ruff format --check src tests scripts benchmarks
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not long" --durations=25
 
-# The long learning tests: the environments and speech main jobs with their held-out targets asserted (about 30 minutes).
+# The long learning tests: the environments and speech main jobs with their held-out targets asserted (about 35 minutes).
 test-long: $(STAMP) data-deps speech-deps
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m long --durations=5
 

@@ -9,7 +9,7 @@
    per step against copying the last frame, action consistency through an inverse-dynamics classifier trained on
    real pairs), a rollout GIF, two-stage samples, and two Hub-ready folders with cards.
 
-    HF_HUB_OFFLINE=1 python scripts/run_demo_env.py --output_dir outputs/demo-env   # about 13 minutes, 2 cores
+    HF_HUB_OFFLINE=1 python scripts/run_demo_env.py --output_dir outputs/demo-env   # about 16 minutes, 2 cores
     HF_HUB_OFFLINE=1 python scripts/run_demo_env.py --quick                         # a smoke run, minutes
 
 Everything lands in --output_dir: `metrics.json`, `rollout.gif`, `two_stage_samples.png`, `hub/video/`,
@@ -58,7 +58,7 @@ from hf_vqvae.space import write_app
 
 logger = logging.getLogger("run_demo_env")
 
-# Sizes of the full run (about 13 minutes on 2 cores) and of --quick.
+# Sizes of the full run (about 16 minutes on 2 cores) and of --quick.
 FULL = {
     "train_episodes": 64, "test_episodes": 12, "steps_per_episode": 64,
     "stage1_steps": 500, "stage1_batch": 16, "stage1_hidden": 64,
