@@ -4,6 +4,7 @@ next frame's codes, conditioned on the previous frame's codes and the action) an
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -249,3 +250,29 @@ def test_video_card_shows_the_per_step_action_and_motion_rows():
     assert "| view change, generated (%) | 2.1 | 0.9 |" in card
     assert "| view change, real (%) | 5.1 | 5.0 |" in card
     assert "generated from the 2 real frames before them" in card
+
+
+@pytest.mark.parametrize("context_frames", [1, 2])
+def test_the_video_cards_example_runs_as_written(tmp_path, monkeypatch, context_frames):
+    """The card's "How to use" code, run as a user would copy it, against the model saved in a folder."""
+    import re
+
+    from hf_vqvae.env.cards import render_video_card
+
+    model = tiny_video(context_frames=context_frames)
+    folder = tmp_path / "repo"
+    save_repo(model, folder)
+    horizon = [20.0, 19.0]
+    prediction = {
+        "horizon": 2, "num_rollouts": 1, "psnr_per_step": horizon, "copy_last_psnr_per_step": horizon,
+        "copy_last_codes_psnr_per_step": horizon, "reconstruction_psnr_per_step": horizon,
+    }  # fmt: skip
+    metrics = {"dynamics_bits_per_code": 4.0, "prediction": prediction}
+    card = str(render_video_card(model, metrics, {"scenario": "s", "splits": {"train": 1}}, str(folder), "r.gif", "x"))
+    example = re.search(r"## How to use\s+```python\n(.*?)```", card, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    Image.fromarray(np.full((16, 16, 3), 90, dtype=np.uint8)).save("first_frame.png")
+    scope: dict = {}
+    exec(compile(example, "model card", "exec"), scope)  # noqa: S102 - the card's own code, written by our template
+    assert len(scope["frames"]) == 16 and all(isinstance(frame, Image.Image) for frame in scope["frames"])
+    assert Image.open(io.BytesIO(scope["gif"])).n_frames == 17  # the last context frame, then 16 generated
