@@ -105,18 +105,21 @@ def markdown(metrics: dict, shapes: list[dict] | None) -> str:
         + " | ".join(f"{v:.2f}" for v in prediction["reconstruction_psnr_per_step"])
         + " |",
     ]
-    per_step_rows = [("share of windows where generated beats copying", prediction.get("beats_copy_share_per_step"))]
+    # (name, values, how a value is written): shares and accuracies, then view changes as percentages.
+    per_step_rows = [
+        ("share of windows where generated beats copying", prediction.get("beats_copy_share_per_step"), "{:.2f}")
+    ]
     if consistency and "generated_accuracy_per_step" in consistency:
         per_step_rows += [
-            ("inverse dynamics on generated pairs", consistency["generated_accuracy_per_step"]),
-            ("inverse dynamics on real pairs", consistency["real_accuracy_per_step"]),
+            ("inverse dynamics on generated pairs", consistency["generated_accuracy_per_step"], "{:.2f}"),
+            ("inverse dynamics on real pairs", consistency["real_accuracy_per_step"], "{:.2f}"),
         ]
-    lines += [f"| {name} | " + " | ".join(f"{v:.2f}" for v in row) + " |" for name, row in per_step_rows if row]
-    motion_rows = [
-        ("view change, generated (%)", prediction.get("generated_change_per_step")),
-        ("view change, real (%)", prediction.get("real_change_per_step")),
+    for kind in ("generated", "real"):
+        change = prediction.get(f"{kind}_change_per_step")
+        per_step_rows.append((f"view change, {kind} (%)", change and [100 * v for v in change], "{:.1f}"))
+    lines += [
+        f"| {name} | " + " | ".join(form.format(v) for v in row) + " |" for name, row, form in per_step_rows if row
     ]
-    lines += [f"| {name} | " + " | ".join(f"{100 * v:.1f}" for v in row) + " |" for name, row in motion_rows if row]
     by_hold = metrics.get("inverse_dynamics_real")
     if by_hold:
         lines += [

@@ -129,24 +129,22 @@ def accuracy_by_hold(model: InverseDynamicsClassifier, episodes: Sequence[Episod
     carries the previous action's motion into the frame after a switch, so a pair there shows a blend of two
     actions and the classifier's own ceiling is lower. An episode's first pair has no previous action and is left
     out."""
-    hits, switched = [], []
-    for episode in episodes:
-        if len(episode) < 3:
-            continue
-        before, after = frames_to_tensor(episode.frames[1:-1]), frames_to_tensor(episode.frames[2:])
-        actions = torch.from_numpy(episode.actions[1 : len(episode) - 1])
-        hits.append(predict_actions(model, before, after).cpu() == actions)
-        switched.append(actions != torch.from_numpy(episode.actions[: len(episode) - 2]))
-    hits, switched = (torch.cat(values) if values else torch.zeros(0, dtype=torch.bool) for values in (hits, switched))
+    before, after, actions = real_pairs(episodes)
+    # The action before each pair's own; -1 for an episode's first pair, which has none and is not counted.
+    previous = np.concatenate([np.concatenate([[-1], e.actions])[: len(e) - 1] for e in episodes])
+    predicted = predict_actions(model, frames_to_tensor(before), frames_to_tensor(after)).cpu()
+    hits = predicted == torch.from_numpy(actions)
+    counted, switched = torch.from_numpy(previous >= 0), torch.from_numpy(actions != previous)
+    within, after_switch = counted & ~switched, counted & switched
 
     def accuracy(mask: torch.Tensor) -> float:
         return float(hits[mask].double().mean()) if mask.any() else float("nan")
 
     return {
-        "within_hold": accuracy(~switched),
-        "after_switch": accuracy(switched),
-        "num_within_hold": int((~switched).sum()),
-        "num_after_switch": int(switched.sum()),
+        "within_hold": accuracy(within),
+        "after_switch": accuracy(after_switch),
+        "num_within_hold": int(within.sum()),
+        "num_after_switch": int(after_switch.sum()),
     }
 
 
