@@ -46,6 +46,7 @@ from hf_vqvae.env.inverse_dynamics import accuracy_by_hold, train_inverse_dynami
 from hf_vqvae.env.media import frame_grid, rollout_gif
 from hf_vqvae.env.metrics import (
     encode_episodes,
+    guidance_sweep,
     prediction_metrics,
     rollout_starts,
     stage1_metrics,
@@ -75,7 +76,9 @@ QUICK = {
 }  # fmt: skip
 
 
-def build_models(sizes: dict, num_actions: int, top_factor: int, context_frames: int = 1) -> tuple:
+def build_models(
+    sizes: dict, num_actions: int, top_factor: int, context_frames: int = 1, action_dropout: float = 0.0
+) -> tuple:
     stage1 = VQVAEModel(
         VQVAEConfig(
             image_size=84, downsample_factor=4, num_embeddings=512, embedding_dim=32,
@@ -105,7 +108,7 @@ def build_models(sizes: dict, num_actions: int, top_factor: int, context_frames:
             num_embeddings=512, latent_height=21, latent_width=21, hidden_channels=hidden, num_stages=1,
             num_residual_blocks=2, attention=False, num_attention_heads=4, kernel_size=5, dropout=0.1,
             condition_num_embeddings=512, condition_height=21, condition_width=21, num_condition_blocks=3,
-            num_classes=num_actions, num_condition_maps=context_frames,
+            num_classes=num_actions, num_condition_maps=context_frames, class_dropout=action_dropout,
         )
     )  # fmt: skip
     return stage1, stage2, prior, dynamics
@@ -169,6 +172,18 @@ def main() -> None:
         "--teacher_forcing_noise", type=float, default=1.0,
         help="share of the predicted frame's own codes the video model reads as noise in training (see VQVideoConfig)",
     )  # fmt: skip
+    # Classifier-free guidance on the action: training drops a share of the actions (the dynamics prior's null
+    # class), and rollouts mix the logits with and without the action. Unguided greedy rollouts slow down step by
+    # step until they barely move; guidance 2 keeps them moving and lifted the action read from 16 generated steps
+    # from 0.29 to 0.36 while staying above copying in PSNR over steps 1-4 (BENCHMARKS.md, "Environments main job").
+    parser.add_argument(
+        "--action_dropout", type=float, default=0.15,
+        help="share of actions the video model trains without (its null class), for guidance",
+    )  # fmt: skip
+    parser.add_argument(
+        "--guidance_scale", type=float, default=2.0,
+        help="classifier-free guidance on the action for rollouts, saved as the model's default (1: none)",
+    )  # fmt: skip
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
     sizes = QUICK if args.quick else FULL
@@ -198,7 +213,9 @@ def main() -> None:
                 dict(test_report.skipped))  # fmt: skip
     lap("data")
 
-    stage1, stage2, prior, dynamics = build_models(sizes, len(names), args.top_factor, args.context_frames)
+    stage1, stage2, prior, dynamics = build_models(
+        sizes, len(names), args.top_factor, args.context_frames, args.action_dropout
+    )
     results: dict = {"sizes": sizes, "data": data_info, "training": {}}
 
     def trained(model, name: str, batches, steps: int, learning_rate: float):
@@ -226,7 +243,9 @@ def main() -> None:
     # 4. the video model
     # Teacher forcing: VQVideoModel.forward on clips of N + 1 real frames' codes and the actions between them (the
     # frame VQ-VAE gets no gradient: the codes are its input).
-    video = VQVideoModel.from_parts(stage1, dynamics, names, teacher_forcing_noise=args.teacher_forcing_noise)
+    video = VQVideoModel.from_parts(
+        stage1, dynamics, names, teacher_forcing_noise=args.teacher_forcing_noise, guidance_scale=args.guidance_scale
+    )
     actions = [torch.from_numpy(episode.actions) for episode in train]
     clip_length = args.context_frames + 1
     clips = clip_batches(train_codes, actions, sizes["dynamics_batch"], clip_length)
@@ -253,6 +272,11 @@ def main() -> None:
     )
     rollouts = prediction.pop("rollouts")
     results["prediction"] = prediction
+    if video.config.dynamics_config.null_class_id is not None:  # the same windows at other guidance scales
+        scales = sorted({1.0, 1.5, 2.0, 3.0, 5.0, args.guidance_scale})
+        results["guidance_sweep"] = guidance_sweep(
+            video, test, scales, inverse, horizon=sizes["horizon"], per_episode=per_episode
+        )
     lap("prediction_metrics")
     # 6. pictures and Hub folders
     starts_actions = _rollout_actions(test, sizes["horizon"], per_episode, args.context_frames)
@@ -308,6 +332,13 @@ def _print_summary(results: dict) -> None:
         print(
             f"classifier on held-out real pairs: {by_hold['within_hold']:.3f} within an action's hold, "
             f"{by_hold['after_switch']:.3f} just after a switch"
+        )
+    for row in results.get("guidance_sweep", []):
+        print(
+            f"guidance {row['guidance_scale']:g}: PSNR steps 1-4 {row['psnr_short']:.2f} dB (copying "
+            f"{row['copy_psnr_short']:.2f}), action read {row['action_step1']:.3f} at step 1, "
+            f"{row['action_short']:.3f} over steps 1-4, {row['action_all']:.3f} over all; view change "
+            f"{100 * row['change_step1']:.1f}% at step 1, {100 * row['change_last']:.1f}% at the last step"
         )
     print("timings (s):", results["timings_seconds"])
 

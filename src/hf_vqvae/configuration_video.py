@@ -3,6 +3,7 @@ VQ-VAE and a PixelSNAIL over each next frame's code map, conditioned on the prev
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from transformers import PreTrainedConfig
@@ -34,7 +35,13 @@ class VQVideoConfig(PreTrainedConfig):
             lean on the codes already sampled in the frame; in a rollout they are its own samples, and one wrong
             code drags the ones after it in raster order (exposure bias). Noise makes it lean on the previous frames
             and the action instead; 1.0 leaves it only those (each position predicted on its own, a per-position
-            classifier). No effect in eval mode or on sampling.
+            classifier). No effect in eval mode. Such a model's rollouts predict each frame in one forward (see
+            [`VQVideoModel.predict_codes`]).
+        guidance_scale (`float`, *optional*): the classifier-free guidance on the action that rollouts use when
+            called without one (`generate`, the pipeline, the demo): each frame is sampled from
+            `l_none + s * (l_action - l_none)`, the logits without the action (the null class) and with it. Above 1
+            it strengthens what the action does to the view. Needs a dynamics prior trained with a share of the
+            actions dropped (`dynamics_config.class_dropout > 0`). None (default): plain conditional sampling.
         id2label (`dict[int, str]`, *optional*): the action names (e.g. ViZDoom's buttons), so that pipelines accept
             `actions=["TURN_LEFT", ...]`.
 
@@ -56,6 +63,7 @@ class VQVideoConfig(PreTrainedConfig):
     dynamics_config: dict | PreTrainedConfig | None = None
     context_frames: int | None = None
     teacher_forcing_noise: float = 0.0
+    guidance_scale: float | None = None
 
     def __post_init__(self, **kwargs):
         if self.vq_config is None or self.dynamics_config is None:
@@ -69,7 +77,21 @@ class VQVideoConfig(PreTrainedConfig):
         noise = self.teacher_forcing_noise
         if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0.0 <= noise <= 1.0:
             raise ValueError(f"`teacher_forcing_noise` must be a number in [0, 1], got {noise!r}")
+        self._check_guidance()
         super().__post_init__(**kwargs)
+
+    def _check_guidance(self) -> None:
+        scale = self.guidance_scale
+        if scale is None:
+            return
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale < 0:
+            raise ValueError(f"`guidance_scale` must be None or a finite number >= 0, got {scale!r}")
+        if self.dynamics_config.null_class_id is None:
+            raise ValueError(
+                f"`guidance_scale={scale}` needs a dynamics prior trained with a share of the actions dropped "
+                "(`dynamics_config.class_dropout > 0`), which learns the logits without the action; this one has no "
+                "null class. Leave guidance_scale=None"
+            )
 
     def _check_dynamics(self) -> None:
         """The dynamics prior must predict and read this VQ-VAE's code maps; a mismatch would otherwise surface as

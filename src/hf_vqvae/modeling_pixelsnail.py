@@ -343,6 +343,14 @@ class PixelSNAILModel(PixelSNAILPreTrainedModel):
         probs = torch.softmax(logits, dim=-1)
         return torch.multinomial(probs, 1, generator=generator).squeeze(1)
 
+    @staticmethod
+    def _guided(logits: torch.Tensor, guidance_scale: float | None, doubled: bool) -> torch.Tensor:
+        """The logits to sample from: a doubled batch's halves mixed as `l_uncond + s * (l_cond - l_uncond)`."""
+        if not doubled:
+            return logits
+        conditional, unconditional = logits.chunk(2)
+        return unconditional + guidance_scale * (conditional - unconditional)
+
     def _guidance_labels(
         self, guidance_scale: float | None, class_labels: torch.Tensor | None
     ) -> tuple[torch.Tensor | None, bool]:
@@ -384,6 +392,7 @@ class PixelSNAILModel(PixelSNAILPreTrainedModel):
         use_cache: bool = True,
         return_logits: bool = False,
         guidance_scale: float | None = None,
+        parallel: bool = False,
     ) -> torch.LongTensor | tuple[torch.LongTensor, torch.FloatTensor]:
         """Ancestral sampling in raster order (time order for a sequence), one step per position. Runs in eval mode
         (the previous mode is restored afterwards).
@@ -410,6 +419,12 @@ class PixelSNAILModel(PixelSNAILPreTrainedModel):
                 both logits from one forward over the batch doubled (labels, then the null class; the condition map
                 and the caches doubled with it). `1` is plain conditional sampling, `0` unconditional sampling (one
                 pass each); above 1 sharpens the class. None (default): no guidance.
+            parallel (`bool`): every position in one forward, each sampled from its own distribution, the network
+                reading uniformly drawn codes where the map's own codes would be. That is exact for a prior trained
+                on fully corrupted inputs, which never learned to read them (a video model with
+                `teacher_forcing_noise=1`: a per-position predictor given the condition and class), and one forward
+                instead of one per position. For any other prior it ignores the dependence between positions: use
+                the default.
 
         Returns:
             codes `(B, *latent_shape)` (long), or `(codes, logits)` with `return_logits=True`.
@@ -434,6 +449,15 @@ class PixelSNAILModel(PixelSNAILPreTrainedModel):
                 batch = 2 * num_samples
                 null_labels = torch.full_like(class_labels, config.null_class_id)
                 features = torch.cat([features, self._condition_features(condition, null_labels, num_samples)])
+            if parallel:
+                # Noise like the corrupted training inputs, the same codes in both halves of a guided batch.
+                noise = torch.randint(
+                    config.num_embeddings, (num_samples, *shape), generator=generator, device=device
+                ).repeat(batch // num_samples, *[1] * len(shape))
+                logits = self._guided(self._logits(noise, features).float(), guidance_scale, doubled)
+                per_position = logits.flatten(2).transpose(1, 2).reshape(-1, config.num_embeddings)
+                codes = self._sample(per_position, temperature, top_k, generator).view(num_samples, *shape)
+                return (codes, logits) if return_logits else codes
             # Codes as the network reads them: with guidance, each sampled code is written to both halves.
             codes = torch.zeros(batch, *shape, dtype=torch.long, device=device)
             all_logits = (
@@ -445,11 +469,9 @@ class PixelSNAILModel(PixelSNAILPreTrainedModel):
                     logits = self._step(cache, codes, index, features)
                 else:
                     logits = self._logits(codes, features).flatten(2)[:, :, index]
-                if doubled:
-                    conditional, unconditional = logits.float().chunk(2)
-                    logits = unconditional + guidance_scale * (conditional - unconditional)
+                logits = self._guided(logits.float(), guidance_scale, doubled)
                 if return_logits:
-                    all_logits.view(num_samples, config.num_embeddings, -1)[:, :, index] = logits.float()
+                    all_logits.view(num_samples, config.num_embeddings, -1)[:, :, index] = logits
                 sampled = self._sample(logits, temperature, top_k, generator)
                 codes.view(batch, -1)[:, index] = sampled.repeat(batch // num_samples)
         finally:

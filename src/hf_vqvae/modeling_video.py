@@ -87,6 +87,7 @@ class VQVideoModel(VQVideoPreTrainedModel):
         dynamics: PixelSNAILModel,
         action_names: Sequence[str] | None = None,
         teacher_forcing_noise: float = 0.0,
+        guidance_scale: float | None = None,
     ) -> VQVideoModel:
         """Bundles a frame VQ-VAE and dynamics prior (copies of their weights and buffers, bitwise)."""
         id2label = dict(enumerate(action_names)) if action_names is not None else None
@@ -94,6 +95,7 @@ class VQVideoModel(VQVideoPreTrainedModel):
             vq_config=vq_model.config.to_dict(),
             dynamics_config=dynamics.config.to_dict(),
             teacher_forcing_noise=teacher_forcing_noise,
+            guidance_scale=guidance_scale,
             id2label=id2label,
             label2id={name: index for index, name in id2label.items()} if id2label else None,
         )
@@ -230,8 +232,11 @@ class VQVideoModel(VQVideoPreTrainedModel):
         top_k: int | None = None,
         generator: torch.Generator | None = None,
         use_cache: bool = True,
+        guidance_scale: float | None = None,
     ) -> torch.LongTensor:
-        """Rolls the dynamics out in latent space.
+        """Rolls the dynamics out in latent space. A model trained with `teacher_forcing_noise=1` never read the
+        codes of the frame it predicts, so each frame is predicted in one forward, every position at once
+        (`PixelSNAILModel.generate(parallel=True)`), as it was trained; any other samples position by position.
 
         Args:
             context_codes (`torch.LongTensor` of shape `(B, M, h, w)` or `(B, h, w)`): code maps of the given
@@ -240,6 +245,8 @@ class VQVideoModel(VQVideoPreTrainedModel):
             actions (`torch.LongTensor` of shape `(B, T)`, or `(T,)` for every clip): the action after the last
                 context frame, then after each generated frame.
             temperature, top_k, generator, use_cache: as in [`PixelSNAILModel.generate`]; `top_k=1` is greedy.
+            guidance_scale (`float`, *optional*): classifier-free guidance on the action (see
+                [`VQVideoConfig`]); None takes `config.guidance_scale`, and `1.0` is plain conditional sampling.
 
         Returns:
             `torch.LongTensor` of shape `(B, T, h, w)`: the code maps of the T generated frames.
@@ -251,6 +258,10 @@ class VQVideoModel(VQVideoPreTrainedModel):
         batch = context_codes.shape[0]
         actions = self._check_actions(actions, batch)
         window = context_codes[:, -self.config.context_frames :].to(self.device)
+        if guidance_scale is None:
+            guidance_scale = self.config.guidance_scale
+        if guidance_scale == 1.0:  # plain conditional sampling, which needs no null class
+            guidance_scale = None
         frames = []
         for step in range(actions.shape[1]):
             current = self.dynamics.generate(
@@ -261,6 +272,8 @@ class VQVideoModel(VQVideoPreTrainedModel):
                 top_k=top_k,
                 generator=generator,
                 use_cache=use_cache,
+                guidance_scale=guidance_scale,
+                parallel=self.config.teacher_forcing_noise == 1.0,
             )
             frames.append(current)
             window = torch.cat([window[:, 1:], current.unsqueeze(1)], dim=1)
@@ -276,6 +289,7 @@ class VQVideoModel(VQVideoPreTrainedModel):
         generator: torch.Generator | None = None,
         use_cache: bool = True,
         return_codes: bool = False,
+        guidance_scale: float | None = None,
     ) -> torch.FloatTensor | tuple[torch.FloatTensor, torch.LongTensor]:
         """Frames in, frames out: encodes the context frames, rolls the codes out under `actions`, decodes.
 
@@ -283,6 +297,7 @@ class VQVideoModel(VQVideoPreTrainedModel):
             pixel_values (`torch.FloatTensor` of shape `(B, M, C, H, W)` or `(B, C, H, W)`): context frames in
                 [-1, 1], oldest first, at least `config.context_frames` (N); the rollout continues from the last N.
             actions: `(B, T)` or `(T,)` action ids, or lists of action names (`config.id2label`).
+            temperature, top_k, generator, use_cache, guidance_scale: as in [`~VQVideoModel.predict_codes`].
 
         Returns:
             frames `(B, T, C, H, W)` in [-1, 1], or `(frames, codes)` with `return_codes=True`.
@@ -294,7 +309,9 @@ class VQVideoModel(VQVideoPreTrainedModel):
             pixel_values = pixel_values.unsqueeze(1)
         self._check_context_length(pixel_values.shape[1])
         context = self.encode(pixel_values[:, -self.config.context_frames :])
-        codes = self.predict_codes(context, actions, temperature, top_k, generator=generator, use_cache=use_cache)
+        codes = self.predict_codes(
+            context, actions, temperature, top_k, generator, use_cache=use_cache, guidance_scale=guidance_scale
+        )
         frames = self.decode(codes)
         return (frames, codes) if return_codes else frames
 

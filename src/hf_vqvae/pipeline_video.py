@@ -41,6 +41,9 @@ class VQVideoPipeline(Pipeline):
         seed (`int`, *optional*): seeds the sampler; the same seed gives the same frames.
         temperature (`float`, defaults to 1.0) and top_k (`int`, *optional*): as in the model's `generate`;
             `top_k=1` is greedy decoding.
+        guidance_scale (`float`, *optional*): classifier-free guidance on the action, as in the model's `generate`:
+            above 1 the view follows the actions more strongly; `1.0` turns it off. Defaults to the model's
+            `config.guidance_scale`.
         output_type (`str`, defaults to `"pil"`): `"pil"` (a list of PIL images), `"gif"` (the bytes of an
             animated GIF, the last context frame first), `"np"` (uint8 `(T, H, W, 3)`) or `"pt"` (`(T, 3, H, W)` in
             [-1, 1]).
@@ -63,11 +66,13 @@ class VQVideoPipeline(Pipeline):
         seed: int | None = None,
         temperature: float | None = None,
         top_k: int | None = None,
+        guidance_scale: float | None = None,
         output_type: str | None = None,
         duration_ms: int | None = None,
         **kwargs,
     ):
-        forward = {key: value for key, value in (("temperature", temperature), ("top_k", top_k)) if value is not None}
+        given = (("temperature", temperature), ("top_k", top_k), ("guidance_scale", guidance_scale))
+        forward = {key: value for key, value in given if value is not None}
         postprocess = {}
         if output_type is not None:
             if output_type not in OUTPUT_TYPES:
@@ -116,7 +121,13 @@ class VQVideoPipeline(Pipeline):
         actions = [a if isinstance(a, str) else int(a) for a in actions]
         return {"pixel_values": context, "actions": [actions], "generator": generator}
 
-    def _forward(self, model_inputs: dict[str, Any], temperature: float = 1.0, top_k: int | None = None):
+    def _forward(
+        self,
+        model_inputs: dict[str, Any],
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        guidance_scale: float | None = None,
+    ):
         pixel_values = model_inputs["pixel_values"].to(self.device, self.model.dtype)
         frames = self.model.generate(
             pixel_values,
@@ -124,6 +135,7 @@ class VQVideoPipeline(Pipeline):
             temperature=temperature,
             top_k=top_k,
             generator=model_inputs["generator"],
+            guidance_scale=guidance_scale,
         )
         return {"frames": frames[0], "context": pixel_values[0, -1]}
 

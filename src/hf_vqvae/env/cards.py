@@ -69,6 +69,10 @@ def render_video_card(
     context = {
         "model_name": repo_id.split("/")[-1],
         "repo_id": repo_id,
+        "parallel": config.teacher_forcing_noise == 1.0,
+        "guidance_scale": f"{config.guidance_scale:g}" if config.guidance_scale not in (None, 1.0) else None,
+        "action_dropout": f"{config.dynamics_config.class_dropout:.0%}",
+        "sweep_rows": [_sweep_row(row) for row in metrics.get("guidance_sweep", [])],
         "scenario": data_info["scenario"],
         "image_size": config.image_size,
         "latent": config.latent_shape[0],
@@ -93,6 +97,23 @@ def render_video_card(
     }
     data = _card_data(context["model_name"], ["video-prediction", "pixelsnail"])
     return ModelCard.from_template(data, template_path=_template("video.md"), **context)
+
+
+def _sweep_row(row: dict[str, Any]) -> dict[str, str]:
+    """One row of `env.metrics.guidance_sweep` as the card prints it."""
+    return {
+        "scale": f"{row['guidance_scale']:g}",
+        "psnr": f"{row['psnr_short']:.2f}",
+        "copy_psnr": f"{row['copy_psnr_short']:.2f}",
+        "beats": f"{row['beats_copy_step1']:.2f}",
+        "step1": f"{row['action_step1']:.2f}",
+        "short": f"{row['action_short']:.3f}",
+        "all": f"{row['action_all']:.3f}",
+        "change": f"{100 * row['change_step1']:.1f} / {100 * row['change_last']:.1f}",
+        "real_action_all": f"{row['real_action_all']:.3f}",
+        "chance": f"{row['chance']:.3f}",
+        "real_change": f"{100 * row['real_change']:.1f}",
+    }
 
 
 def render_two_stage_card(
