@@ -46,7 +46,7 @@ demo-audio: $(STAMP) speech-deps
 
 # The environments main job (issue 15): ViZDoom episodes (vizdoom, in the test extra), a frame VQ-VAE (84x84 -> 21x21),
 # a code-map VQ-VAE (21x21 -> 3x3) with a prior over its codes, the action-conditioned latent video model, held-out
-# metrics, a rollout GIF and two Hub-ready folders, in outputs/demo-env/. About 18 minutes on 2 cores from a fresh clone.
+# metrics, a rollout GIF and two Hub-ready folders, in outputs/demo-env/. About 21 minutes on 2 cores from a fresh clone.
 demo-env: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) scripts/run_demo_env.py --output_dir outputs/demo-env
 

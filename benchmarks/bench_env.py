@@ -1,6 +1,7 @@
 """Environment metrics (issue 15) on held-out ViZDoom episodes, as one table: stage-1 PSNR/SSIM, stage-2 code
 accuracy and decoded PSNR, two-stage bits per frame, prediction PSNR per step over 16 steps against copying the last
-frame, and action consistency (an inverse-dynamics classifier trained on real pairs, scored on generated pairs).
+frame, action consistency (an inverse-dynamics classifier trained on real pairs, scored on generated pairs), and the
+same rollouts at each guidance scale on the action.
 
     python scripts/run_demo_env.py --output_dir outputs/demo-env      # trains and measures everything
     python benchmarks/bench_env.py --run_dir outputs/demo-env          # the table from its metrics.json
@@ -128,6 +129,26 @@ def markdown(metrics: dict, shapes: list[dict] | None) -> str:
             f"({by_hold['num_within_hold']} pairs), {by_hold['after_switch']:.3f} just after a switch "
             f"({by_hold['num_after_switch']} pairs), where Doom's momentum still carries the previous action.",
         ]
+    sweep = metrics.get("guidance_sweep")
+    if sweep:
+        lines += [
+            "",
+            "By classifier-free guidance scale on the action (the same windows, greedy; 1 is none): PSNR over steps "
+            "1-4 against copying the last frame, the share of windows beating copying at step 1, the action read "
+            f"from generated pairs (real pairs: {sweep[0]['real_action_all']:.3f}, most frequent action: "
+            f"{sweep[0]['chance']:.3f}), and the view change per step (real: {100 * sweep[0]['real_change']:.1f}%):",
+            "",
+            "| Guidance | PSNR 1-4 (copy) | Beats copy, step 1 | Action, step 1 | Action, 1-4 | "
+            f"Action, all {prediction['horizon']} | "
+            "View change, step 1 / last / mean (%) |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r['guidance_scale']:g} | {r['psnr_short']:.2f} ({r['copy_psnr_short']:.2f}) | "
+            f"{r['beats_copy_step1']:.2f} | {r['action_step1']:.3f} | {r['action_short']:.3f} | {r['action_all']:.3f} "
+            f"| {100 * r['change_step1']:.1f} / {100 * r['change_last']:.1f} / {100 * r['change_mean']:.1f} |"
+            for r in sweep
+        ]
     if any(prediction.get("exact_copy_windows_per_step", [])):
         lines += [
             "",
@@ -169,8 +190,9 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     payload = {key: metrics[key] for key in ("stage1", "stage2", "bits", "prediction", "dynamics_bits_per_code")}
     payload.update(sizes=metrics["sizes"], data=metrics["data"], timings_seconds=metrics.get("timings_seconds"))
-    if "inverse_dynamics_real" in metrics:
-        payload["inverse_dynamics_real"] = metrics["inverse_dynamics_real"]
+    for key in ("inverse_dynamics_real", "guidance_sweep"):
+        if key in metrics:
+            payload[key] = metrics[key]
     if shapes:
         payload["top_shapes"] = shapes
     (RESULTS / f"{args.output_name}.json").write_text(json.dumps(payload, indent=2) + "\n")

@@ -1,7 +1,7 @@
 """The main jobs learn what their issues ask, measured on held-out real data. Marked `long`: `make test` leaves
 them out, `make test-long` runs them (about 35 minutes on 2 cores).
 
-* Environments (issue 15): `scripts/run_demo_env.py` at its full size (about 16 minutes) in a temporary folder, then
+* Environments (issue 15): `scripts/run_demo_env.py` at its full size (about 18 minutes) in a temporary folder, then
   its `metrics.json`: the video model's rollouts beat copying the last frame over a short horizon, and an
   inverse-dynamics classifier trained on real pairs recovers the commanded action from the first generated steps'
   pairs more often than always guessing the commonest action, and with guidance on the action over all 16 steps,

@@ -3,7 +3,8 @@ prior over the next frame's codes), written by hf_vqvae into its Hub-ready folde
 
 * **Prediction:** upload a first frame (or take the example frame saved in the folder), choose a sequence of actions
   (type them, or press the action buttons), and get the frames the model predicts, as an animated GIF (the first
-  frame, then one frame per action) and as a gallery; with seed, temperature and top-k controls and a progress bar.
+  frame, then one frame per action) and as a gallery; with seed, temperature and top-k controls, guidance on the
+  action (for a model trained with some actions dropped) and a progress bar.
 * **Reconstruction:** a frame through the frame VQ-VAE: its reconstruction, its code map and the PSNR.
 
     python app.py                                  # the model in this folder
@@ -91,13 +92,18 @@ class VideoDemo(ImageReconstruction):
         self.actions = [
             id2label.get(index, id2label.get(str(index))) for index in range(self.model.config.num_actions)
         ]
+        # Guidance on the action needs a dynamics prior trained with a null class; the default is the model's own.
+        dynamics = self.model.config.dynamics_config
+        self.can_guide = getattr(dynamics, "null_class_id", None) is not None
+        self.guidance = getattr(self.model.config, "guidance_scale", None) or 1.0
 
-    def predict(self, upload, actions_text, temperature, top_k, seed, progress=gr.Progress()):  # noqa: B008
+    def predict(self, upload, actions_text, temperature, top_k, seed, guidance=1.0, progress=gr.Progress()):  # noqa: B008
         """First frame, actions and controls -> (GIF path, gallery of predicted frames, status)."""
         try:
             frame = read_upload(upload)
             actions = parse_actions(actions_text, self.actions)
             temperature = positive_number(temperature, "The temperature")
+            guidance = positive_number(guidance, "The guidance on the action") if self.can_guide else 1.0
             top_k = whole_number(top_k, "Top-k", 0) or None
             seed = whole_number(seed, "The seed", 0, 2**63 - 1)
         except InputError as error:
@@ -107,7 +113,7 @@ class VideoDemo(ImageReconstruction):
         context_frames = getattr(self.model.config, "context_frames", 1)
         with sampling_progress([self.model.dynamics], progress, repeats=len(actions), desc="predicting frames"):
             frames = self.predictor([frame] * context_frames, actions=actions, seed=seed, temperature=temperature,
-                                    top_k=top_k, output_type="pt")  # fmt: skip
+                                    top_k=top_k, guidance_scale=guidance, output_type="pt")  # fmt: skip
         context = self.predictor._frame_tensor(frame)
         factor = max(1, -(-DISPLAY_SIZE // self.image_size))
         # The pipeline's own GIF writer, over frames enlarged by a whole factor (nearest neighbour).
@@ -121,7 +127,8 @@ class VideoDemo(ImageReconstruction):
         ]
         status = (
             f"{len(actions)} frame(s) predicted from a {frame.width}x{frame.height} first frame at "
-            f"{self.image_size}x{self.image_size}; seed {seed}, temperature {temperature:g}, top-k {top_k or 'all'}."
+            f"{self.image_size}x{self.image_size}; seed {seed}, temperature {temperature:g}, top-k {top_k or 'all'}"
+            + (f", guidance on the action {guidance:g}." if self.can_guide else ".")
         )
         if context_frames > 1:
             status += f" The model reads the last {context_frames} frames: the first frame stood for all of them."
@@ -156,13 +163,17 @@ def build_demo(demo: VideoDemo) -> gr.Blocks:
                                      inputs=[actions], outputs=[actions])  # fmt: skip
                 with gr.Row():
                     temperature, top_k, seed = sampling_controls()
+                    guidance = gr.Number(
+                        value=demo.guidance, minimum=0.1, step=0.5, visible=demo.can_guide, elem_id="guidance",
+                        label="Guidance on the action (1: none; higher: the view follows the actions more)",
+                    )  # fmt: skip
                 predict_button = gr.Button("Predict", variant="primary", elem_id="predict-button")
                 status = gr.Markdown(elem_id="prediction-status")
                 gallery = gr.Gallery(label="Predicted frames", columns=8, format="png", interactive=False,
                                      elem_id="frames")  # fmt: skip
                 predict_button.click(
                     demo.predict,
-                    inputs=[frame, actions, temperature, top_k, seed],
+                    inputs=[frame, actions, temperature, top_k, seed, guidance],
                     outputs=[rollout, gallery, status],
                     preprocess=False,
                 )
