@@ -174,3 +174,19 @@ def test_the_card_of_a_guided_model_names_its_scale_and_shows_the_sweep():
     assert "| 1 | 22.40 (21.50) | 0.80 | 0.40 | 0.375 | 0.287 | 3.1 / 0.5 |" in card
     assert "| 2 | 22.00 (21.50) | 0.70 | 0.40 | 0.443 | 0.361 | 3.1 / 1.6 |" in card
     assert "0.526 of the real pairs' actions" in card and "(real: 5.5 %)" in card
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_the_demos_progress_counts_positions_or_whole_frames(parallel):
+    from hf_vqvae.space.demo_common import sampling_progress
+
+    prior, calls = dynamics_prior(), []
+    condition = torch.randint(0, K, (1, 2, SIDE, SIDE))
+    with sampling_progress([prior], lambda value, **kwargs: calls.append((value, kwargs["unit"])), repeats=2,
+                           whole_maps=parallel):  # fmt: skip
+        for action in (0, 1):
+            prior.generate(1, condition=condition, class_labels=torch.tensor([action]), parallel=parallel)
+    per_map = 1 if parallel else SIDE * SIDE
+    # Position by position, the first position of a map embeds no code sampled before it: one step fewer per map.
+    done = 2 * per_map if parallel else 2 * (per_map - 1)
+    assert calls[-1] == ((done, 2 * per_map), "maps" if parallel else "positions") and len(calls) == done

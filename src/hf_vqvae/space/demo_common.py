@@ -223,18 +223,25 @@ def _code_embedding(prior) -> torch.nn.Module | None:
 
 
 @contextlib.contextmanager
-def sampling_progress(priors, progress: gr.Progress, repeats: int = 1, desc: str = "sampling codes"):
+def sampling_progress(
+    priors, progress: gr.Progress, repeats: int = 1, desc: str = "sampling codes", whole_maps: bool = False
+):
     """Reports sampling progress in code positions. A prior samples one position per step and embeds the code
     sampled before it at each step, so a hook on each prior's code embedding (`get_input_embeddings`) counts the
-    steps without touching the sampler. `repeats`: how many maps each prior samples (a video: one per frame)."""
+    steps without touching the sampler. `repeats`: how many maps each prior samples (a video: one per frame).
+    `whole_maps`: the priors predict each map in one forward (`generate(parallel=True)`), so progress counts maps."""
     priors = [prior for prior in priors if _code_embedding(prior) is not None]
-    total = repeats * sum((prior.config.latent_height or 1) * (prior.config.latent_width or 1) for prior in priors)
+    per_map = [
+        1 if whole_maps else (prior.config.latent_height or 1) * (prior.config.latent_width or 1) for prior in priors
+    ]
+    total = repeats * sum(per_map)
+    unit = "maps" if whole_maps else "positions"
     done = 0
 
     def step(*_) -> None:
         nonlocal done
         done += 1
-        progress((min(done, total), total), desc=desc, unit="positions")
+        progress((min(done, total), total), desc=desc, unit=unit)
 
     handles = [_code_embedding(prior).register_forward_hook(step) for prior in priors]
     try:

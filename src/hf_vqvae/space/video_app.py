@@ -111,7 +111,11 @@ class VideoDemo(ImageReconstruction):
         progress(0, desc="predicting frames")
         # A model that reads the last N frames gets the one uploaded frame N times, as if the view had stood still.
         context_frames = getattr(self.model.config, "context_frames", 1)
-        with sampling_progress([self.model.dynamics], progress, repeats=len(actions), desc="predicting frames"):
+        # A model trained with teacher_forcing_noise=1 predicts each frame in one forward: progress counts frames.
+        whole = getattr(self.model.config, "teacher_forcing_noise", 0.0) == 1.0
+        with sampling_progress(
+            [self.model.dynamics], progress, repeats=len(actions), desc="predicting frames", whole_maps=whole
+        ):
             frames = self.predictor([frame] * context_frames, actions=actions, seed=seed, temperature=temperature,
                                     top_k=top_k, guidance_scale=guidance, output_type="pt")  # fmt: skip
         context = self.predictor._frame_tensor(frame)
