@@ -52,6 +52,7 @@ from hf_vqvae.env.metrics import (
     rollout_starts,
     stage1_metrics,
     stage2_metrics,
+    sweep_row,
     two_stage_bits,
 )
 from hf_vqvae.env.training import clip_batches, code_batches, fit, frame_batches, prior_batches, stack_frames
@@ -274,10 +275,10 @@ def main() -> None:
     rollouts = prediction.pop("rollouts")
     results["prediction"] = prediction
     if video.config.dynamics_config.null_class_id is not None:  # the same windows at other guidance scales
-        scales = sorted({1.0, 1.5, 2.0, 3.0, 5.0, args.guidance_scale})
-        results["guidance_sweep"] = guidance_sweep(
-            video, test, scales, inverse, horizon=sizes["horizon"], per_episode=per_episode
-        )
+        others = [scale for scale in (1.0, 1.5, 2.0, 3.0, 5.0) if scale != args.guidance_scale]
+        rows = guidance_sweep(video, test, others, inverse, horizon=sizes["horizon"], per_episode=per_episode)
+        rows.append(sweep_row(prediction))  # the job's own scale: the rollouts above
+        results["guidance_sweep"] = sorted(rows, key=lambda row: row["guidance_scale"])
     lap("prediction_metrics")
     # 6. pictures and Hub folders
     starts_actions = _rollout_actions(test, sizes["horizon"], per_episode, args.context_frames)

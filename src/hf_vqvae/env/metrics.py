@@ -254,35 +254,39 @@ def guidance_sweep(
     short: int = 4,
 ) -> list[dict]:
     """Greedy rollouts of `prediction_metrics` (the same windows) at each classifier-free guidance scale on the
-    action, summarised: PSNR and copying's over the first `short` steps, the share of windows beating copying at
-    step 1, the inverse-dynamics accuracy on generated pairs at step 1, over the first `short` steps and over the
-    whole horizon, and the mean view change per step (generated; the real windows' once as `real_change`). Guidance
-    trades one for the other: the view follows the actions more, and pixel-exact agreement drops."""
+    action, each summarised by `sweep_row`. Guidance trades one for the other: the view follows the actions more,
+    and pixel-exact agreement drops."""
     rows = []
     for scale in scales:
         result = prediction_metrics(
             video_model, episodes, horizon, per_episode, top_k=1, inverse_dynamics=inverse_dynamics,
             guidance_scale=scale,
         )  # fmt: skip
-        accuracy = result["action_consistency"]["generated_accuracy_per_step"]
-        rows.append(
-            {
-                "guidance_scale": scale,
-                "psnr_short": round(float(np.mean(result["psnr_per_step"][:short])), 3),
-                "copy_psnr_short": round(float(np.mean(result["copy_last_psnr_per_step"][:short])), 3),
-                "beats_copy_step1": result["beats_copy_share_per_step"][0],
-                "action_step1": accuracy[0],
-                "action_short": round(float(np.mean(accuracy[:short])), 3),
-                "action_all": round(result["action_consistency"]["generated_pairs_accuracy"], 3),
-                "change_step1": result["generated_change_per_step"][0],
-                "change_last": result["generated_change_per_step"][-1],
-                "change_mean": round(float(np.mean(result["generated_change_per_step"])), 4),
-                "real_change": round(float(np.mean(result["real_change_per_step"])), 4),
-                "real_action_all": round(result["action_consistency"]["real_pairs_accuracy"], 3),
-                "chance": result["action_consistency"]["chance"],
-            }
-        )
+        rows.append(sweep_row(result, short))
     return rows
+
+
+def sweep_row(result: dict, short: int = 4) -> dict:
+    """One guidance scale's `prediction_metrics` (with an inverse-dynamics classifier) summarised: PSNR and
+    copying's over the first `short` steps, the share of windows beating copying at step 1, the inverse-dynamics
+    accuracy on generated pairs at step 1, over the first `short` steps and over the whole horizon, and the mean
+    view change per step (generated; the real windows' as `real_change`)."""
+    accuracy = result["action_consistency"]["generated_accuracy_per_step"]
+    return {
+        "guidance_scale": result["sampling"]["guidance_scale"] or 1.0,
+        "psnr_short": round(float(np.mean(result["psnr_per_step"][:short])), 3),
+        "copy_psnr_short": round(float(np.mean(result["copy_last_psnr_per_step"][:short])), 3),
+        "beats_copy_step1": result["beats_copy_share_per_step"][0],
+        "action_step1": accuracy[0],
+        "action_short": round(float(np.mean(accuracy[:short])), 3),
+        "action_all": round(result["action_consistency"]["generated_pairs_accuracy"], 3),
+        "change_step1": result["generated_change_per_step"][0],
+        "change_last": result["generated_change_per_step"][-1],
+        "change_mean": round(float(np.mean(result["generated_change_per_step"])), 4),
+        "real_change": round(float(np.mean(result["real_change_per_step"])), 4),
+        "real_action_all": round(result["action_consistency"]["real_pairs_accuracy"], 3),
+        "chance": result["action_consistency"]["chance"],
+    }
 
 
 def _frame_change(frames: torch.Tensor) -> torch.Tensor:
@@ -299,6 +303,7 @@ def encode_episodes(stage1, episodes: Sequence[Episode], batch_size: int = 64) -
 __all__ = [
     "encode_episodes",
     "guidance_sweep",
+    "sweep_row",
     "prediction_metrics",
     "rollout_starts",
     "stage1_metrics",
